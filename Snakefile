@@ -1,0 +1,23 @@
+# cgankd: cGAN-KD as a pipeline. Each include below is one stage of the method.
+# Run:  snakemake --cores all                       (the embedded digits default)
+#       snakemake --cores all --configfile config/experiments/<name>.yaml
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The default config is read only when no --configfile is given: Snakemake would otherwise
+# deep-merge the digits defaults into every experiment file.
+if not workflow.overwrite_configfiles:
+
+    configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        data_outputs().values(),

@@ -1,0 +1,31 @@
+"""Config checks with one readable line per problem.
+
+Snakemake's ``validate`` fills the schema's defaults but reports a violation as a dump of the
+whole schema; ``config_problem`` finds the same violations first and names the key path.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def config_problem(config: Mapping[str, Any], schema: Mapping[str, Any]) -> str | None:
+    """The most relevant schema violation as 'config key <path>: <message>', or None."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
+    if error is None:
+        return None
+    path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        known = ", ".join(sorted(error.schema.get("properties", {})))
+        return f"config key {path}: {error.message}; known keys: {known}"
+    return f"config key {path}: {error.message}"
