@@ -1,0 +1,82 @@
+"""Teacher filtering and label replacement of fake samples (METHOD.md section 5).
+
+The teacher scores each fake by its loss against the fake's label; fakes at or above a
+rho-quantile cutoff are dropped. Cutoffs are per class (classification, v3) or one global
+value (classification v1, regression). Quantiles are torch.quantile's default 'linear'
+interpolation: the cutoff for rho over n sorted losses is l[(n-1) rho] interpolated between
+neighbours, so with distinct losses 'keep loss < cutoff' keeps the ceil((n-1) rho) lowest
+of n (exactly 900 of 1000 at rho = 0.9). All functions are vectorised torch, no loops over samples.
+"""
+
+import torch
+from torch.nn import functional as F
+
+from cgankd.errors import CgankdInputError
+
+
+def _check_rho(rho: float) -> None:
+    if not 0.0 < rho <= 1.0:
+        raise CgankdInputError(f"filter rho must be in (0, 1], got {rho}")
+
+
+def global_quantile_cutoff(losses: torch.Tensor, rho: float) -> float:
+    """The rho-quantile of all losses (classification v1, regression)."""
+    _check_rho(rho)
+    if losses.numel() == 0:
+        raise CgankdInputError("filter cutoff: no losses to take a quantile of")
+    return torch.quantile(losses.detach().reshape(-1).float(), rho).item()
+
+
+def per_class_quantile_cutoffs(losses: torch.Tensor, labels: torch.Tensor, rho: float,
+                               num_classes: int) -> torch.Tensor:
+    """(K,) cutoffs: for each class, the rho-quantile of the losses of that class's samples (v3)."""
+    _check_rho(rho)
+    losses = losses.detach().reshape(-1).float()
+    labels = labels.reshape(-1).to(losses.device)
+    cutoffs = torch.empty(num_classes, device=losses.device)
+    for k in range(num_classes):
+        class_losses = losses[labels == k]
+        if class_losses.numel() == 0:
+            raise CgankdInputError(f"filter cutoff: class {k} has no samples to take a quantile of")
+        cutoffs[k] = torch.quantile(class_losses, rho)
+    return cutoffs
+
+
+def keep_mask(losses: torch.Tensor, labels: torch.Tensor | None,
+              cutoffs: torch.Tensor | float) -> torch.Tensor:
+    """Bool mask of the samples to keep: loss < the cutoff of the sample's class.
+
+    cutoffs is (K,) (per class, indexed by labels) or a scalar (global; labels unused).
+    """
+    losses = losses.reshape(-1)
+    if isinstance(cutoffs, torch.Tensor) and cutoffs.dim() > 0:
+        if labels is None:
+            raise CgankdInputError("filter keep_mask: per-class cutoffs need the labels")
+        return losses < cutoffs.to(losses.device)[labels.reshape(-1).long().to(losses.device)]
+    return losses < cutoffs
+
+
+def classification_losses(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-sample cross-entropy of the teacher against each fake's (GAN) label."""
+    return F.cross_entropy(teacher_logits.float(), labels.long(), reduction="none")
+
+
+def regression_losses(teacher_pred_norm: torch.Tensor, labels_norm: torch.Tensor,
+                      label_scale: float) -> torch.Tensor:
+    """|clip(y_hat, 0, 1) - y| per sample in original label units (normalised error * scale)."""
+    pred = relabel_regression(teacher_pred_norm)
+    labels = labels_norm.reshape(-1).to(pred.dtype)
+    if pred.numel() != labels.numel():
+        raise CgankdInputError(f"regression losses: {pred.numel()} predictions for "
+                               f"{labels.numel()} labels")
+    return (pred - labels).abs() * label_scale
+
+
+def relabel_classification(teacher_logits: torch.Tensor) -> torch.Tensor:
+    """The teacher's argmax class: the replacement label of v1."""
+    return teacher_logits.argmax(dim=1)
+
+
+def relabel_regression(teacher_pred_norm: torch.Tensor) -> torch.Tensor:
+    """The teacher's prediction clipped to the normalised label range [0, 1], as rows (N,)."""
+    return teacher_pred_norm.reshape(-1).clamp(0.0, 1.0)

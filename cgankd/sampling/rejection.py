@@ -1,0 +1,149 @@
+"""Rejection subsampling by a density ratio, one class or label at a time (METHOD.md section 4).
+
+Proposals come from q (the generator at one label); accepting each with probability
+psi / M, psi ~ p / q and M >= sup psi, turns them into draws from p (the real data at that
+label). M is not known, so a burn-in estimates it and every later batch may raise it.
+Batches are tensors or tuples/lists/dicts of tensors sharing their first dimension, so a
+sample can carry a payload (its label, its index) through the sampler.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from cgankd.errors import CgankdInputError
+
+Samples = Any  # a tensor, or a tuple / list / dict of tensors with a common first dimension
+
+
+@dataclass
+class RejectionResult:
+    """What rejection_sample returns; ``samples`` is None when a sink took them."""
+
+    samples: Samples | None
+    psi: torch.Tensor   # (n_keep,) ratios of the kept samples, in acceptance order
+    stats: dict[str, Any]  # name, burnin, proposed, accepted, acceptance_rate, M
+
+
+def take(batch: Samples, index: torch.Tensor) -> Samples:
+    """Rows ``index`` (a long index or bool mask) of every tensor in ``batch``."""
+    if isinstance(batch, torch.Tensor):
+        return batch[index.to(batch.device)]
+    if isinstance(batch, dict):
+        return {key: take(value, index) for key, value in batch.items()}
+    return _rebuild(batch, [take(part, index) for part in batch])
+
+
+def concat(batches: list[Samples]) -> Samples:
+    """Concatenate same-structured batches along the first dimension."""
+    first = batches[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(batches)
+    if isinstance(first, dict):
+        return {key: concat([b[key] for b in batches]) for key in first}
+    return _rebuild(first, [concat(list(parts)) for parts in zip(*batches)])
+
+
+def _rebuild(like: Samples, parts: list[Any]) -> Samples:
+    """A list/tuple (or namedtuple, whose constructor takes fields, not one iterable) of parts."""
+    return getattr(type(like), "_make", type(like))(parts)
+
+
+def _checked_psi(ratio: Callable[[Samples], torch.Tensor], batch: Samples, n: int,
+                 name: str) -> torch.Tensor:
+    psi = ratio(batch).detach().reshape(-1).float()
+    if psi.numel() != n:
+        raise CgankdInputError(f"rejection sampling for {name}: ratio gave {psi.numel()} values "
+                               f"for {n} proposals")
+    if not torch.isfinite(psi).all() or (psi < 0).any():
+        raise CgankdInputError(f"rejection sampling for {name}: ratio gave negative or non-finite "
+                               f"values; a density ratio must be finite and >= 0")
+    return psi
+
+
+@torch.no_grad()  # sampling never backpropagates; this keeps generator graphs out of memory
+def rejection_sample(propose: Callable[[int], Samples], ratio: Callable[[Samples], torch.Tensor],
+                     n_keep: int, *, batch_size: int, n_burnin: int, max_batches: int,
+                     generator: torch.Generator, name: str = "samples",
+                     sink: Callable[[Samples], None] | None = None) -> RejectionResult:
+    """Keep exactly ``n_keep`` of ``propose``'s samples, each accepted with prob. psi / M.
+
+    propose(n) draws n proposals; ratio(batch) gives their (n,) psi >= 0. Burn-in: n_burnin
+    proposals (scored in chunks of batch_size, then discarded) set M = max psi. Then each
+    batch of batch_size raises M to max(M, max psi) before accepting with a uniform from
+    ``generator``, until n_keep are accepted; the last batch is trimmed to exactly n_keep.
+    With ``sink``, each batch of accepted samples goes to sink(batch) as soon as it is
+    accepted and the result holds no samples, so nothing large stays in memory.
+    stats: proposed counts post-burn-in proposals; acceptance_rate is everything accepted
+    (before the trim) over proposed, an unbiased estimate of the final rate 1 / M.
+    Raises CgankdInputError naming ``name`` when every burn-in psi is 0 or when max_batches
+    batches do not reach n_keep.
+    """
+    if n_keep < 1 or batch_size < 1 or n_burnin < 1 or max_batches < 1:
+        raise CgankdInputError(f"rejection sampling for {name}: n_keep, batch_size, n_burnin and "
+                               f"max_batches must be >= 1, got {n_keep}, {batch_size}, "
+                               f"{n_burnin}, {max_batches}")
+    bound = 0.0  # M, the running estimate of sup psi
+    for start in range(0, n_burnin, batch_size):
+        n = min(batch_size, n_burnin - start)
+        bound = max(bound, _checked_psi(ratio, propose(n), n, name).max().item())
+    if bound <= 0.0:
+        raise CgankdInputError(f"rejection sampling for {name}: every psi of the {n_burnin} "
+                               f"burn-in proposals is 0, nothing can be accepted; check the "
+                               f"density-ratio model")
+
+    kept_samples: list[Samples] = []
+    kept_psi: list[torch.Tensor] = []
+    n_kept = n_accepted = n_proposed = 0
+    for _ in range(max_batches):
+        batch = propose(batch_size)
+        psi = _checked_psi(ratio, batch, batch_size, name)
+        bound = max(bound, psi.max().item())
+        uniform = torch.rand(batch_size, generator=generator, device=generator.device)
+        accepted = (uniform.to(psi.device) < psi / bound).nonzero().squeeze(1)
+        n_proposed += batch_size
+        n_accepted += accepted.numel()
+        accepted = accepted[: n_keep - n_kept]
+        if accepted.numel():
+            chosen = take(batch, accepted)
+            if sink is None:
+                kept_samples.append(chosen)
+            else:
+                sink(chosen)
+            kept_psi.append(psi[accepted])
+            n_kept += accepted.numel()
+        if n_kept == n_keep:
+            break
+    else:
+        raise CgankdInputError(f"rejection sampling for {name}: accepted only {n_kept} of "
+                               f"{n_keep} after max_batches={max_batches} batches of "
+                               f"{batch_size} (acceptance rate {n_accepted / n_proposed:.2e}); "
+                               f"raise max_batches or check the density-ratio model")
+
+    stats = {"name": name, "burnin": n_burnin, "proposed": n_proposed, "accepted": n_kept,
+             "acceptance_rate": n_accepted / n_proposed, "M": bound}
+    samples = None if sink is not None else concat(kept_samples)
+    return RejectionResult(samples=samples, psi=torch.cat(kept_psi), stats=stats)
+
+
+def window_labels(y: float, zeta: float, n: int, generator: torch.Generator) -> torch.Tensor:
+    """n labels y' ~ U[y - zeta, y + zeta] with the window clipped to [0, 1] (cDR-RS window).
+
+    The window is clipped before drawing (uniform on [max(0, y - zeta), min(1, y + zeta)])
+    rather than clamping the draws, which would pile probability mass on exactly 0 and 1.
+    """
+    low, high = max(0.0, y - zeta), min(1.0, y + zeta)
+    if not 0.0 <= y <= 1.0 or zeta < 0:
+        raise CgankdInputError(f"label window needs y in [0, 1] and zeta >= 0, got y={y}, "
+                               f"zeta={zeta}")
+    uniform = torch.rand(n, generator=generator, device=generator.device)
+    return low + (high - low) * uniform
+
+
+def in_window(pred: torch.Tensor, y: float | torch.Tensor, zeta: float) -> torch.Tensor:
+    """Bool mask: predicted labels within zeta of y (|pred - y| <= zeta), the consistency check."""
+    if isinstance(y, torch.Tensor):
+        y = y.reshape(-1)  # per-sample targets as rows, so (N, 1) never broadcasts to (N, N)
+    return (pred.reshape(-1) - y).abs() <= zeta

@@ -1,0 +1,157 @@
+"""cDR-RS building blocks: the DR loss, the DR fit on known Gaussians, the feature nets."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm, spearmanr
+
+from cgankd.dre import (DRMLP, ClassFeatureExtractor, ClassLabelCode, RegressionAutoencoder,
+                        autoencoder_loss, fit_density_ratio, penalised_softplus_loss)
+from cgankd.errors import CgankdInputError
+
+
+def test_loss_at_zero_ratio_matches_the_spec_check():
+    zeros = torch.zeros(7)
+    loss, parts = penalised_softplus_loss(zeros, torch.zeros(5), lam=0.01)
+    assert parts["sp"] == pytest.approx(-math.log(2) - 0.5, abs=1e-6)
+    assert parts["sp"] == pytest.approx(-1.19315, abs=1e-5)
+    assert parts["penalty"] == pytest.approx(0.01)
+    assert loss.item() == pytest.approx(-1.19315 + 0.01, abs=1e-5)
+
+
+def test_loss_matches_a_numpy_formula_on_nonzero_ratios():
+    r_real = np.array([0.3, 1.7, 2.5, 0.0])
+    r_fake = np.array([0.1, 0.9, 4.0])
+    sigmoid = 1 / (1 + np.exp(-r_fake))
+    sp = (np.mean(sigmoid * r_fake) - np.mean(np.log1p(np.exp(r_fake)))
+          - np.mean(1 / (1 + np.exp(-r_real))))
+    expected = sp + 1e-3 * (r_fake.mean() - 1) ** 2
+    loss, parts = penalised_softplus_loss(torch.tensor(r_real), torch.tensor(r_fake), lam=1e-3)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
+    assert parts["sp"] == pytest.approx(sp, rel=1e-10)
+    assert parts["mean_psi_fake"] == pytest.approx(5 / 3)
+
+
+def test_loss_has_gradients_for_both_sides():
+    r_real = torch.tensor([0.5, 1.5], requires_grad=True)
+    r_fake = torch.tensor([0.2, 2.0], requires_grad=True)
+    penalised_softplus_loss(r_real, r_fake)[0].backward()
+    assert r_real.grad.abs().sum() > 0 and r_fake.grad.abs().sum() > 0
+
+
+# Two classes; real features are N(0, 1) in both, fakes differ per class, so a label code
+# that ignored the class could not fit both ratios.
+FAKE_LAW = {0: (0.5, 1.2), 1: (-0.7, 0.8)}
+
+
+def test_fit_recovers_the_true_conditional_density_ratio():
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    n, batch = 4096, 256
+    real_h = torch.randn(n, 1, generator=gen)
+    real_y = torch.arange(n) % 2
+
+    def real_batches():
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n, batch):
+            idx = order[start:start + batch]
+            yield real_h[idx], real_y[idx]
+
+    def fake_batch(y):
+        loc = torch.tensor([FAKE_LAW[k][0] for k in (0, 1)])[y]
+        scale = torch.tensor([FAKE_LAW[k][1] for k in (0, 1)])[y]
+        return (loc + scale * torch.randn(len(y), generator=gen)).unsqueeze(1), y
+
+    code = ClassLabelCode(2)
+    code_before = code.embed.weight.detach().clone()
+    model = DRMLP(1, 2, hidden=(64, 64, 32), dropout=0.0)
+    curves = fit_density_ratio(model, real_batches, fake_batch, label_code=code,
+                               train_label_code=True,
+                               options={"epochs": 30, "lr": 1e-3, "milestones": (20,)})
+    assert [c["epoch"] for c in curves] == list(range(1, 31))
+    assert curves[-1]["lr"] == pytest.approx(1e-4)
+    assert curves[-1]["loss"] < curves[0]["loss"]
+    assert not torch.equal(code.embed.weight, code_before)  # the class code was trained
+    assert not model.training  # left in eval mode, ready to score
+
+    grid = torch.linspace(-2.5, 2.5, 101)
+    for k, (loc, scale) in FAKE_LAW.items():
+        with torch.no_grad():
+            psi = model(grid.unsqueeze(1), code(torch.full((101,), k))).numpy()
+        true = norm.pdf(grid.numpy()) / norm.pdf(grid.numpy(), loc, scale)
+        assert spearmanr(psi, true).statistic > 0.9, k
+        assert (psi >= 0).all()
+
+
+def test_fit_rejects_unknown_options_and_empty_epochs():
+    model = DRMLP(2, 1, hidden=(8,), dropout=0.0)
+    with pytest.raises(CgankdInputError, match="dre.epoch"):
+        fit_density_ratio(model, lambda: [], lambda y: (None, y), options={"epoch": 3})
+    with pytest.raises(CgankdInputError, match="no batch"):
+        fit_density_ratio(model, lambda: [], lambda y: (None, y), options={"epochs": 1})
+
+
+def test_drmlp_shapes_and_non_negativity():
+    model = DRMLP(3 * 4 * 4, 10, hidden=(32, 16), dropout=0.5).eval()
+    psi = model(torch.randn(5, 3, 4, 4), torch.randn(5, 10))
+    assert psi.shape == (5,) and (psi >= 0).all()
+    assert DRMLP(4, 1, hidden=(16,))(torch.randn(3, 4), torch.rand(3)).shape == (3,)
+    with pytest.raises(CgankdInputError, match="12"):
+        DRMLP(4, 1, hidden=(12,))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("resolution", [16, 32, 64])
+def test_class_feature_extractor_shapes(channels, resolution):
+    net = ClassFeatureExtractor(channels, num_classes=7, feat_shape=(channels, 8, 8), width=4)
+    logits, h = net(torch.randn(2, channels, resolution, resolution))
+    assert logits.shape == (2, 7) and h.shape == (2, channels * 64)
+    assert (h >= 0).all()
+
+
+def test_class_feature_extractor_default_is_resnet34_sized():
+    net = ClassFeatureExtractor(3, num_classes=10, feat_shape=(3, 32, 32))
+    blocks = [m for m in net.trunk.modules() if type(m).__name__ == "BasicBlock"]
+    assert len(blocks) == 3 + 4 + 6 + 3
+    assert net.to_feature[0].in_features == 512 and net.to_feature[0].out_features == 3 * 32 * 32
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("resolution", [16, 32, 64])
+def test_autoencoder_shapes(channels, resolution):
+    net = RegressionAutoencoder(channels, resolution, feat_shape=(channels, 4, 4), width=4)
+    x = torch.randn(2, channels, resolution, resolution)
+    recon, h, y_hat = net(x)
+    assert recon.shape == x.shape and h.shape == (2, channels * 16) and y_hat.shape == (2,)
+    assert (h >= 0).all()
+
+
+def test_autoencoder_rejects_odd_resolutions():
+    with pytest.raises(CgankdInputError, match="48"):
+        RegressionAutoencoder(1, 48, feat_shape=(1, 4, 4))
+
+
+def test_autoencoder_loss_formula_and_decrease():
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 16, 16)
+    y = torch.rand(16, 1)  # a (N, 1) label must not broadcast against y_hat's (N,)
+    net = RegressionAutoencoder(1, 16, feat_shape=(1, 8, 8), width=8)
+    recon, h, y_hat = net(x)
+    loss, parts = autoencoder_loss(recon, x, h, y_hat, y, sparsity=1e-3, reg_weight=1.0)
+    expected = (((recon - x) ** 2).mean() + 1e-3 * h.mean()
+                + ((y_hat - y.squeeze(1)) ** 2).mean())
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert set(parts) == {"loss", "recon", "sparsity", "regression"}
+
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(15):
+        recon, h, y_hat = net(x)
+        loss, _ = autoencoder_loss(recon, x, h, y_hat, y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
