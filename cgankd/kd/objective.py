@@ -1,0 +1,141 @@
+"""The student's training objective: task loss plus distillation terms, RepDistiller-style.
+
+loss = gamma * task_loss + alpha * vanilla KD + beta * method term
+(task loss: CE for classification, MSE on normalised labels for regression).
+"""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cgankd.errors import CgankdInputError
+from cgankd.kd.base import CLASSIFICATION, KD_LOSSES, check_task
+from cgankd.kd.build import build_kd_loss, loss_class, loss_options
+from cgankd.options import merge_options
+
+NO_KD = "none"  # the method name for a student trained on the task loss alone
+VANILLA_KD = "kd"  # vanilla KD is the alpha term, never a beta term
+
+# Default weights (METHOD.md section 6, the RepDistiller convention).
+TASK_ONLY_WEIGHTS = {"gamma": 1.0, "alpha": 0.0, "beta": 0.0}
+# Hinton KD alone: mostly the soft targets, a tenth of the hard-label loss.
+VANILLA_KD_WEIGHTS = {"gamma": 0.1, "alpha": 0.9, "beta": 0.0}
+# Other methods run on top of the full task loss (gamma 1, alpha 0); beta evens out the very
+# different scales of their raw terms.
+METHOD_BETA = {
+    "fitnet": 100.0,
+    "at": 1000.0,
+    "sp": 3000.0,
+    "vid": 1.0,
+    "rkd": 1.0,  # its distance/angle weights (25/50) live inside the term
+    "pkt": 30000.0,
+    "crd": 0.8,
+}
+
+
+def default_weights(method: str) -> dict[str, float]:
+    if method == NO_KD:
+        return dict(TASK_ONLY_WEIGHTS)
+    if method == VANILLA_KD:
+        return dict(VANILLA_KD_WEIGHTS)
+    if method not in METHOD_BETA:
+        KD_LOSSES.get(method)  # an unknown name is the user's error, named
+        raise ValueError(f"KD loss {method!r} is registered without a default beta")
+    return {**TASK_ONLY_WEIGHTS, "beta": METHOD_BETA[method]}
+
+
+def checked_options(options: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Per-term overrides ``{name: {key: value}}``, every name and key checked."""
+    checked = {}
+    for name, overrides in (options or {}).items():
+        KD_LOSSES.get(name)  # an unknown term name fails here, naming it
+        if not isinstance(overrides, Mapping):
+            raise CgankdInputError(f"kd.{name} must be a mapping of options, got {overrides!r}")
+        loss_options(name, overrides)
+        checked[name] = dict(overrides)
+    return checked
+
+
+def checked_weights(method: str, weights: Mapping[str, Any] | None) -> dict[str, float]:
+    merged = {}
+    for key, value in merge_options(default_weights(method), weights, "kd.weights").items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise CgankdInputError(f"kd.weights.{key} must be a number >= 0, got {value!r}")
+        merged[key] = float(value)
+    if merged["alpha"] > 0 and method == NO_KD:
+        raise CgankdInputError(f"kd.weights.alpha > 0 distils; use method {VANILLA_KD!r} "
+                               f"instead of {NO_KD!r}")
+    if merged["beta"] > 0 and method in (NO_KD, VANILLA_KD):
+        raise CgankdInputError(f"kd.weights.beta has no term for method {method!r}; "
+                               "vanilla KD is weighted by alpha")
+    return merged
+
+
+class DistillObjective(nn.Module):
+    """``objective(x, labels, index) -> (loss, parts)`` for one student batch.
+
+    ``options`` maps a term's name to its overrides, e.g. ``{"kd": {"temperature": 3}}``.
+    The teacher is deliberately not a submodule: it is not trained, saved, or switched to
+    train mode with the objective, and the caller moves it to the device. It runs in eval mode
+    without gradients, and only when a KD weight is non-zero.
+    """
+
+    def __init__(self, method: str, *, task: str, student: nn.Module,
+                 teacher: nn.Module | None, sample_input: torch.Tensor, n_data: int,
+                 weights: Mapping[str, Any] | None = None,
+                 options: Mapping[str, Any] | None = None):
+        super().__init__()
+        check_task(task)
+        if method != NO_KD:
+            loss_class(method, task)  # unknown or task-inapplicable method: fail first
+        self.method = method
+        self.task = task
+        self.weights = checked_weights(method, weights)
+        options = checked_options(options)
+        self.student = student
+        object.__setattr__(self, "teacher", teacher)  # kept out of the module tree, see above
+        self.needs_teacher = self.weights["alpha"] > 0 or self.weights["beta"] > 0
+        if self.needs_teacher and teacher is None:
+            raise CgankdInputError(f"KD method {method!r} needs a teacher")
+
+        def term(name: str, weight: str) -> nn.Module | None:
+            if self.weights[weight] == 0:
+                return None
+            return build_kd_loss(name, task=task, student=student, teacher=teacher,
+                                 sample_input=sample_input, n_data=n_data,
+                                 options=options.get(name))
+
+        self.kd_term = term(VANILLA_KD, "alpha")
+        self.method_term = term(method, "beta")
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The student's and the terms' parameters (the teacher is not a submodule)."""
+        return self.parameters()
+
+    def task_loss(self, s_out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.task == CLASSIFICATION:
+            return F.cross_entropy(s_out, labels)
+        return F.mse_loss(s_out.reshape(-1), labels.reshape(-1).to(s_out.dtype))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor,
+                index: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total loss, and each unweighted part plus the total as floats for logging."""
+        s_out, s_feats = self.student(x, return_features=True)
+        parts = {"task": (self.weights["gamma"], self.task_loss(s_out, labels))}
+        if self.needs_teacher:
+            self.teacher.eval()
+            with torch.no_grad():
+                t_out, t_feats = self.teacher(x, return_features=True)
+            t_feats = [f.detach() for f in t_feats]
+            for name, weight, term in ((VANILLA_KD, "alpha", self.kd_term),
+                                       (self.method, "beta", self.method_term)):
+                if term is not None:
+                    value = term(s_out, t_out, s_feats, t_feats, labels, index)
+                    parts[name] = (self.weights[weight], value)
+        total = sum(weight * value for weight, value in parts.values())
+        logged = {name: float(value.detach()) for name, (_, value) in parts.items()}
+        logged["total"] = float(total.detach())
+        return total, logged
