@@ -74,7 +74,7 @@ def volatile_provenance() -> dict[str, str]:
 
     from cgankd import __version__
 
-    return {
+    info = {
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_sha": git_sha(),
         "host": platform.node(),
@@ -84,3 +84,5 @@ def volatile_provenance() -> dict[str, str]:
         "numpy": numpy.__version__,
         "h5py": h5py.__version__,
     }
+    # plain str: torch.__version__ is a str subclass that weights_only loading rejects
+    return {key: str(value) for key, value in info.items()}

@@ -9,6 +9,8 @@ from cgankd.provenance import PACKAGE_DIR, source_hash
 
 STAGE_SOURCES: dict[str, tuple[str, ...]] = {
     "prepare_data": ("data",),
+    "train": ("nets", "kd", "train"),
+    "evaluate": ("nets", "train"),
 }
 
 

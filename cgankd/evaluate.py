@@ -1,0 +1,65 @@
+"""The ``evaluate`` stage: a model file and the test split in, a metrics JSON out.
+
+Classification: top-1 accuracy and error (%), per-class accuracy. Regression: MAE and RMSE in
+the labels' original units (predictions are not rounded), and MAE per label bin, which shows
+where along the label range a model fails.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cgankd.device import pick_device
+from cgankd.h5io import atomic_path, read_split
+from cgankd.train.model_file import label_scale_of, load_model
+from cgankd.train.trainer import predict
+
+LABEL_BINS = 10  # regression: MAE reported for this many equal-width bins of the label range
+
+
+def classification_metrics(logits: torch.Tensor, labels: np.ndarray,
+                           class_names: list[str]) -> dict[str, Any]:
+    pred = logits.argmax(1).numpy()
+    correct = pred == labels
+    per_class = {name: float(100.0 * correct[labels == k].mean()) if (labels == k).any() else None
+                 for k, name in enumerate(class_names)}
+    acc = float(100.0 * correct.mean())
+    return {"accuracy": acc, "error": 100.0 - acc, "per_class_accuracy": per_class}
+
+
+def regression_metrics(pred: np.ndarray, labels: np.ndarray, low: float,
+                       high: float) -> dict[str, Any]:
+    err = pred - labels
+    edges = np.linspace(low, high, LABEL_BINS + 1)
+    which = np.clip(np.digitize(labels, edges[1:-1]), 0, LABEL_BINS - 1)
+    bins = [{"low": float(edges[b]), "high": float(edges[b + 1]), "n": int((which == b).sum()),
+             "mae": float(np.abs(err[which == b]).mean()) if (which == b).any() else None}
+            for b in range(LABEL_BINS)]
+    return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
+            "mae_per_bin": bins}
+
+
+def evaluate_model(model_path: str | Path, test_h5: str | Path, out_json: str | Path,
+                   device: str = "auto", batch_size: int = 512) -> dict[str, Any]:
+    dev = pick_device(device)
+    net, meta = load_model(model_path, dev)
+    test = read_split(test_h5)
+    outputs = predict(net, torch.from_numpy(test.images), batch_size, dev)
+    if meta["task"] == "classification":
+        metrics = classification_metrics(outputs, test.labels, test.attrs["class_names"])
+    else:
+        scale = label_scale_of(meta)
+        pred = scale.denormalise(outputs.reshape(-1).clamp(0, 1).numpy().astype(np.float64))
+        metrics = regression_metrics(pred, test.labels.astype(np.float64), scale.low, scale.high)
+        metrics["unit"] = test.attrs.get("label_unit", "")
+    result = {"model": str(model_path), "task": meta["task"], "n_test": len(test),
+              "role": meta["role"], "net": meta["net"], "kd_method": meta["kd_method"],
+              "seed": meta["seed"], "identity": meta.get("identity", {}),
+              "train_size": meta.get("train_size"), "best_step": meta.get("best_step"),
+              "val": meta.get("val"), **metrics}
+    with atomic_path(out_json) as tmp:
+        tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
+    return result

@@ -1,0 +1,1 @@
+"""Training of teachers and students: one trainer, one recipe format, resumable runs."""

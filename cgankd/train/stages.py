@@ -1,0 +1,89 @@
+"""The ``train_teacher`` and ``train_student`` stages: split files in, a model file out."""
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cgankd.conventions import LabelScale
+from cgankd.device import pick_device, seed_everything
+from cgankd.errors import CgankdInputError
+from cgankd.h5io import read_split
+from cgankd.kd.objective import NO_KD, DistillObjective
+from cgankd.nets import build_net
+from cgankd.provenance import config_hash, volatile_provenance
+from cgankd.train.model_file import load_model, save_model
+from cgankd.train.recipe import checked_recipe
+from cgankd.train.tensorset import concat, tensorset_from_split
+from cgankd.train.trainer import fit
+
+
+def _net_spec(net_cfg: Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+    unknown = sorted(set(net_cfg) - {"net", "kwargs"})
+    if unknown or "net" not in net_cfg:
+        raise CgankdInputError(f"{where}: expects keys 'net' and optional 'kwargs', got "
+                               f"{sorted(net_cfg)}")
+    return net_cfg["net"], dict(net_cfg.get("kwargs") or {})
+
+
+def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_model: str | Path,
+                out_log: str | Path, net_cfg: Mapping[str, Any], recipe: Mapping[str, Any],
+                seed: int, device: str = "auto", kd_method: str = NO_KD,
+                kd_cfg: Mapping[str, Any] | None = None, teacher_model: str | Path | None = None,
+                extra_train_h5: Sequence[str | Path] = (), source_hash: str = "",
+                identity: Mapping[str, Any] | None = None, progress: bool = True
+                ) -> dict[str, Any]:
+    """Train one net on ``train_h5`` (+ ``extra_train_h5``), select on ``val_h5``, save it.
+
+    ``identity`` (student name, variant, ...) is copied into the model file so evaluation and
+    the results table know what each file is without parsing paths.
+    """
+    where = "teacher" if role == "teacher" else "students"
+    recipe = checked_recipe(recipe, f"{where}.recipe")
+    net_name, net_kwargs = _net_spec(net_cfg, f"{where}.net")
+    dev = pick_device(device)
+    seed_everything(seed)
+
+    train_split, val_split = read_split(train_h5), read_split(val_h5)
+    task = train_split.task
+    scale = LabelScale.from_attrs(train_split.attrs) if task == "regression" else None
+    sets = [tensorset_from_split(train_split, scale)]
+    sets += [tensorset_from_split(read_split(p), scale) for p in extra_train_h5]
+    train = concat(sets) if len(sets) > 1 else sets[0]
+    val = tensorset_from_split(val_split, scale)
+
+    num_outputs = int(train_split.attrs["num_classes"]) if task == "classification" else 1
+    in_channels = int(train_split.images.shape[1])
+    student = build_net(net_name, num_outputs, in_channels, **net_kwargs)
+    teacher = None
+    if kd_method != NO_KD:
+        if teacher_model is None:
+            raise CgankdInputError(f"KD method {kd_method!r} needs a teacher model file")
+        teacher, _ = load_model(teacher_model, dev)
+    kd_cfg = dict(kd_cfg or {})
+    objective = DistillObjective(
+        kd_method, task=task, student=student, teacher=teacher,
+        sample_input=train.batch(torch.arange(min(2, len(train))))[0], n_data=len(train),
+        weights=(kd_cfg.get("weights") or {}).get(kd_method),
+        options=kd_cfg.get("options"))
+
+    stable = {"role": role, "net": net_name, "net_kwargs": net_kwargs, "recipe": recipe,
+              "seed": seed, "kd_method": kd_method, "kd": kd_cfg,
+              "data_hash": train_split.attrs.get("config_hash"),
+              "extra_train": [str(p) for p in extra_train_h5], "source_hash": source_hash}
+    out_model = Path(out_model)
+    result = fit(objective, student, train, val, recipe, task=task, label_scale=scale,
+                 device=dev, seed=seed, checkpoint_path=out_model.with_suffix(".resume.pt"),
+                 log_path=out_log, fingerprint=config_hash(stable), desc=f"{role} {net_name}",
+                 progress=progress)
+    meta = {**stable, "config_hash": config_hash(stable), "identity": dict(identity or {}),
+            "task": task, "num_outputs": num_outputs, "in_channels": in_channels,
+            "resolution": int(train_split.images.shape[-1]),
+            "num_classes": num_outputs if task == "classification" else None,
+            "train_size": len(train), "best_step": result.best_step,
+            "val": result.best_val, "provenance": volatile_provenance()}
+    if scale is not None:
+        meta.update(scale.as_dict())
+    save_model(out_model, result.best_state, meta)
+    return {"best_step": result.best_step, "val": result.best_val}

@@ -1,0 +1,53 @@
+rule train_teacher:
+    input:
+        train=data_outputs()["train"],
+        val=data_outputs()["val"],
+    output:
+        model=f"{RESULTS}/teacher/model.pt",
+        history=f"{RESULTS}/teacher/train_history.jsonl",
+    params:
+        net=net_spec(config["teacher"]),
+        recipe=config["teacher"]["recipe"],
+        seed=config["teacher"]["seed"],
+        device=config["device"],
+        source_hash=stage_source_hash("train"),
+    log:
+        log_path("train_teacher"),
+    benchmark:
+        benchmark_path("train_teacher")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/train_teacher.py"
+
+
+rule train_student:
+    input:
+        unpack(student_inputs),
+    output:
+        model=f"{STUDENTS}/model.pt",
+        history=f"{STUDENTS}/train_history.jsonl",
+    params:
+        net=lambda w: config["students"]["nets"][w.student],
+        recipe=config["students"]["recipe"],
+        kd=lambda w: kd_slice(w.method),
+        device=config["device"],
+        source_hash=stage_source_hash("train"),
+    log:
+        log_path("train_student/{student}/{method}/seed{seed}"),
+    benchmark:
+        benchmark_path("train_student/{student}/{method}/seed{seed}")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/train_student.py"

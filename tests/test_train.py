@@ -1,0 +1,210 @@
+"""The trainer: deterministic batches, augmentation, schedules, resume, model files."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cgankd.conventions import LabelScale
+from cgankd.errors import CgankdInputError
+from cgankd.h5io import Split, write_split
+from cgankd.kd.objective import DistillObjective
+from cgankd.nets import build_net
+from cgankd.train.augment import random_crop, random_flip
+from cgankd.train.model_file import load_model
+from cgankd.train.recipe import checked_recipe, lr_lambda
+from cgankd.train.stages import train_model
+from cgankd.train.tensorset import TensorSet
+from cgankd.train.trainer import BatchRows, fit, score
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # two torch threads on a shared 2-core box run tiny nets tens of times slower
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_batch_rows_cover_each_epoch_once_and_repeat_exactly():
+    rows = BatchRows(n=10, batch_size=4, seed=3)
+    first_epoch = torch.cat([rows(0), rows(1), rows(2)[:2]])
+    assert sorted(first_epoch.tolist()) == list(range(10))
+    again = BatchRows(n=10, batch_size=4, seed=3)
+    assert torch.equal(again(7), rows(7))  # a fresh sampler (a resumed run) sees the same rows
+    assert not torch.equal(BatchRows(10, 4, seed=4)(0), rows(0))
+
+
+def test_batch_rows_smaller_set_than_batch_gives_whole_epochs():
+    rows = BatchRows(n=3, batch_size=8, seed=0)
+    assert sorted(rows(0).tolist()) == [0, 1, 2]
+
+
+def test_random_crop_shifts_content_and_keeps_shape():
+    x = torch.zeros(64, 1, 8, 8)
+    x[:, :, 4, 4] = 1.0
+    out = random_crop(x, 2, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    assert torch.allclose(out.sum(dim=(1, 2, 3)), torch.ones(64))  # the pixel stays inside
+    positions = {tuple(torch.nonzero(o[0])[0].tolist()) for o in out}
+    assert len(positions) > 5  # each image gets its own offset
+    assert all(2 <= r <= 6 and 2 <= c <= 6 for r, c in positions)
+
+
+def test_random_flip_flips_about_half():
+    x = torch.arange(16.0).reshape(1, 1, 1, 16).repeat(200, 1, 1, 1)
+    out = random_flip(x, torch.Generator().manual_seed(0))
+    flipped = (out[:, 0, 0, 0] == 15).sum().item()
+    assert 70 < flipped < 130
+    assert torch.equal(out[out[:, 0, 0, 0] == 15][0], x[0].flip(-1))
+
+
+def test_lr_schedules():
+    multi = lr_lambda(checked_recipe({"steps": 100, "milestones": [0.5, 0.75]}, "r"))
+    assert [multi(s) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.01, 0.01])
+    cos = lr_lambda(checked_recipe({"steps": 100, "schedule": "cosine", "warmup_steps": 10}, "r"))
+    assert cos(0) == pytest.approx(0.1) and cos(9) == pytest.approx(1.0)
+    assert cos(10) == pytest.approx(1.0) and cos(55) == pytest.approx(0.5, abs=1e-6)
+
+
+def test_recipe_rejects_unknown_and_bad_values():
+    with pytest.raises(CgankdInputError, match="teacher.recipe.stpes"):
+        checked_recipe({"stpes": 10}, "teacher.recipe")
+    with pytest.raises(CgankdInputError, match="milestones"):
+        checked_recipe({"milestones": [1.5]}, "teacher.recipe")
+    with pytest.raises(CgankdInputError, match="schedule"):
+        checked_recipe({"schedule": "linear"}, "teacher.recipe")
+
+
+def test_score_regression_in_original_units():
+    scale = LabelScale(0.0, 90.0)
+    out = torch.tensor([[0.5], [1.2]])  # 45 degrees, and 108 clamped to 90
+    labels = torch.tensor([0.5, 0.9])  # 45 and 81 degrees
+    assert score(out, labels, "regression", scale)["mae"] == pytest.approx(4.5)
+
+
+def _toy_sets(n=96, k=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % k
+    images = torch.randint(0, 60, (n, 1, 8, 8), generator=gen, dtype=torch.uint8)
+    for c in range(k):  # a bright bar whose row encodes the class: learnable in a few steps
+        images[labels == c, :, 2 * c + 1, :] = 250
+    return TensorSet(images, labels, torch.arange(n))
+
+
+def _objective(seed=0):
+    torch.manual_seed(seed)
+    net = build_net("cnn", 3, 1, width=4, blocks=2)
+    obj = DistillObjective("none", task="classification", student=net, teacher=None,
+                           sample_input=torch.zeros(2, 1, 8, 8), n_data=96)
+    return obj, net
+
+
+RECIPE = {"steps": 30, "batch_size": 16, "lr": 0.05, "crop_pad": 1, "flip": False,
+          "eval_every": 10, "checkpoint_every": 10, "milestones": [0.5]}
+
+
+def test_fit_learns_and_selects_on_val(tmp_path):
+    obj, net = _objective()
+    data = _toy_sets()
+    result = fit(obj, net, data, _toy_sets(seed=1), checked_recipe(RECIPE, "r"),
+                 task="classification", label_scale=None, device=torch.device("cpu"), seed=0,
+                 checkpoint_path=tmp_path / "ck.pt", log_path=tmp_path / "h.jsonl",
+                 fingerprint="x", progress=False)
+    history = [json.loads(line) for line in (tmp_path / "h.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [10, 20, 30]
+    assert result.best_val["accuracy"] == max(h["val"]["accuracy"] for h in history)
+    assert result.best_val["accuracy"] > 60  # chance is 33 %
+    assert not (tmp_path / "ck.pt").exists()  # the finished run removes its resume file
+
+
+def test_killed_run_resumes_to_the_same_model(tmp_path):
+    recipe = checked_recipe(RECIPE, "r")
+    kwargs = dict(task="classification", label_scale=None, device=torch.device("cpu"), seed=0,
+                  fingerprint="same", progress=False)
+    obj, net = _objective()
+    whole = fit(obj, net, _toy_sets(), _toy_sets(seed=1), recipe,
+                checkpoint_path=tmp_path / "a.pt", log_path=tmp_path / "a.jsonl", **kwargs)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_25(step):
+        if step == 25:
+            raise Killed
+
+    obj, net = _objective()
+    with pytest.raises(Killed):
+        fit(obj, net, _toy_sets(), _toy_sets(seed=1), recipe, checkpoint_path=tmp_path / "b.pt",
+            log_path=tmp_path / "b.jsonl", on_step=kill_at_25, **kwargs)
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["step"] == 20
+    obj, net = _objective(seed=99)  # a fresh process: other initial weights, same checkpoint
+    resumed = fit(obj, net, _toy_sets(), _toy_sets(seed=1), recipe,
+                  checkpoint_path=tmp_path / "b.pt", log_path=tmp_path / "b.jsonl", **kwargs)
+    for key, value in whole.best_state.items():
+        assert torch.equal(value, resumed.best_state[key]), key
+    assert (tmp_path / "a.jsonl").read_text().count("step") == \
+        (tmp_path / "b.jsonl").read_text().count("step")
+
+
+def test_checkpoint_of_another_config_is_ignored(tmp_path):
+    recipe = checked_recipe(RECIPE, "r")
+    obj, net = _objective()
+    with pytest.raises(RuntimeError):
+        fit(obj, net, _toy_sets(), _toy_sets(seed=1), recipe, task="classification",
+            label_scale=None, device=torch.device("cpu"), seed=0, fingerprint="old",
+            checkpoint_path=tmp_path / "c.pt", log_path=tmp_path / "c.jsonl", progress=False,
+            on_step=lambda s: (_ for _ in ()).throw(RuntimeError) if s == 15 else None)
+    obj, net = _objective()
+    result = fit(obj, net, _toy_sets(), _toy_sets(seed=1), recipe, task="classification",
+                 label_scale=None, device=torch.device("cpu"), seed=0, fingerprint="new",
+                 checkpoint_path=tmp_path / "c.pt", log_path=tmp_path / "c.jsonl",
+                 progress=False)
+    assert [h["step"] for h in result.history] == [10, 20, 30]  # started from 0
+
+
+def _write_splits(tmp_path, task):
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name, n in (("train", 60), ("val", 30)):
+        if task == "classification":
+            labels = np.arange(n) % 3
+            attrs = {"task": task, "num_classes": 3, "class_names": ["a", "b", "c"]}
+        else:
+            labels = rng.uniform(0, 90, n).astype(np.float32)
+            attrs = {"task": task, "label_min": 0.0, "label_max": 90.0, "label_unit": "deg"}
+        images = rng.integers(0, 255, (n, 1, 8, 8), dtype=np.uint8)
+        paths[name] = tmp_path / f"{name}.h5"
+        write_split(paths[name], Split(images, labels, np.arange(n), attrs))
+    return paths
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_train_model_writes_a_loadable_model_and_distils(tmp_path, task):
+    paths = _write_splits(tmp_path, task)
+    recipe = {"steps": 6, "batch_size": 16, "eval_every": 3, "crop_pad": 0, "flip": False}
+    common = dict(train_h5=paths["train"], val_h5=paths["val"], recipe=recipe, seed=0,
+                  progress=False)
+    train_model(role="teacher", out_model=tmp_path / "t.pt", out_log=tmp_path / "t.jsonl",
+                net_cfg={"net": "cnn", "kwargs": {"width": 8, "blocks": 2}}, **common)
+    train_model(role="student", out_model=tmp_path / "s.pt", out_log=tmp_path / "s.jsonl",
+                net_cfg={"net": "cnn", "kwargs": {"width": 4, "blocks": 2}}, kd_method="kd",
+                teacher_model=tmp_path / "t.pt", identity={"student": "tiny"}, **common)
+    raw = torch.load(tmp_path / "s.pt", weights_only=True)  # plain dict, no pickled classes
+    assert raw["format"] == "cgankd.model/1" and raw["kd_method"] == "kd"
+    net, meta = load_model(tmp_path / "s.pt")
+    assert meta["task"] == task and meta["identity"] == {"student": "tiny"}
+    assert net(torch.zeros(2, 1, 8, 8)).shape == (2, 3 if task == "classification" else 1)
+    if task == "regression":
+        assert (meta["label_min"], meta["label_max"]) == (0.0, 90.0)
+
+
+def test_student_with_kd_needs_a_teacher(tmp_path):
+    paths = _write_splits(tmp_path, "classification")
+    with pytest.raises(CgankdInputError, match="teacher"):
+        train_model(role="student", train_h5=paths["train"], val_h5=paths["val"],
+                    out_model=tmp_path / "s.pt", out_log=tmp_path / "s.jsonl",
+                    net_cfg={"net": "cnn"}, recipe={"steps": 2}, seed=0, kd_method="kd")

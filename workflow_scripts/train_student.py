@@ -1,0 +1,14 @@
+"""Snakemake adapter: the train_student rule -> cgankd.train.stages.train_model."""
+
+from cgankd.jobs import stage_job
+from cgankd.train.stages import train_model
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+w = sm.wildcards
+with stage_job(sm.log[0], sm.threads):
+    train_model(role="student", train_h5=sm.input.train, val_h5=sm.input.val,
+                out_model=sm.output.model, out_log=sm.output.history, net_cfg=sm.params.net,
+                recipe=sm.params.recipe, seed=int(w.seed), device=sm.params.device,
+                kd_method=w.method, kd_cfg=sm.params.kd,
+                teacher_model=sm.input.get("teacher"), source_hash=sm.params.source_hash,
+                identity={"student": w.student, "variant": w.method})
