@@ -11,7 +11,7 @@ EXPECTED_NAMES = {
     "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
     "resnet8x4", "resnet32x4", "wrn_16_2", "wrn_40_1", "wrn_40_2",
     "vgg8", "vgg11", "vgg13", "vgg16", "vgg19", "mobilenetv2", "shufflenetv1", "shufflenetv2",
-    "resnet18", "resnet34", "resnet50", "cnn",
+    "resnet18", "resnet34", "resnet50", "densenet121", "densenet_bc_100_12", "cnn",
 }
 SIZES = (16, 32, 64)
 BATCH = 2

@@ -5,8 +5,8 @@ takes ``forward(x, return_features=False)`` and has ``embed_dim`` and ``num_outp
 Importing the family modules below registers their nets.
 """
 
-from cgankd.nets import (cifar_resnet, imagenet_resnet, mobilenetv2, shufflenet,  # noqa: F401
-                         small_cnn, vgg, wrn)
+from cgankd.nets import (cifar_resnet, densenet, imagenet_resnet, mobilenetv2,  # noqa: F401
+                         shufflenet, small_cnn, vgg, wrn)
 from cgankd.nets.zoo import NETS, build_net, net_names
 
 __all__ = ["NETS", "build_net", "net_names"]
