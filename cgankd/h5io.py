@@ -84,7 +84,8 @@ def _create(group: h5py.Group, name: str, data: np.ndarray | None = None, *,
     return group.create_dataset(
         name, data=data, shape=shape, dtype=dtype,
         chunks=(rows, *shape[1:]) if len(shape) else None,
-        maxshape=(None, *shape[1:]) if resizable else None,
+        # an empty fixed-size dataset cannot hold a 1-row chunk: let it grow along axis 0
+        maxshape=(None, *shape[1:]) if resizable or (len(shape) and shape[0] == 0) else None,
         compression="gzip", compression_opts=GZIP_LEVEL, shuffle=True,
         track_times=False,  # timestamps in object headers would break byte-identical reruns
     )

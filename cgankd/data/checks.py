@@ -29,7 +29,8 @@ def check_class_labels(labels: np.ndarray, num_classes: int, where: str) -> np.n
         bad = ~np.isfinite(labels) | (labels != np.round(labels))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise CgankdInputError(f"{where}: label at row {i} is {labels[i]!r}, not a class id")
+            raise CgankdInputError(f"{where}: label at row {i} is {labels[i].item()!r}, "
+                                   f"not a class id")
     elif labels.dtype.kind not in "iu":
         raise CgankdInputError(f"{where}: labels must be integers, got {labels.dtype}")
     labels = labels.astype(np.int64)
@@ -53,7 +54,7 @@ def check_regression_labels(labels: np.ndarray, where: str) -> np.ndarray:
     bad = ~np.isfinite(labels)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise CgankdInputError(f"{where}: label at row {i} is {labels[i]!r}")
+        raise CgankdInputError(f"{where}: label at row {i} is {labels[i].item()!r}")
     return labels
 
 
