@@ -24,8 +24,11 @@ def config_problem(config: Mapping[str, Any], schema: Mapping[str, Any]) -> str 
     error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
     if error is None:
         return None
-    path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    if error.validator == "additionalProperties":
-        known = ", ".join(sorted(error.schema.get("properties", {})))
-        return f"config key {path}: {error.message}; known keys: {known}"
-    return f"config key {path}: {error.message}"
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        known = error.schema.get("properties", {})
+        unknown = sorted(set(error.instance) - set(known))
+        if unknown and known:  # a typo: name it with its full path, list what would be valid
+            return (f"config key {'.'.join([*parts, unknown[0]])}: unknown key; known keys "
+                    f"here: {', '.join(sorted(known))}")
+    return f"config key {'.'.join(parts) or '(top level)'}: {error.message}"

@@ -44,3 +44,15 @@ def out_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "out"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tests run torch on one thread: on a shared 2-core machine, two threads busy-wait on
+    tiny batches and run tens of times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,15 +19,6 @@ from cgankd.train.tensorset import TensorSet
 from cgankd.train.trainer import BatchRows, fit, score
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # two torch threads on a shared 2-core box run tiny nets tens of times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_batch_rows_cover_each_epoch_once_and_repeat_exactly():
     rows = BatchRows(n=10, batch_size=4, seed=3)
     first_epoch = torch.cat([rows(0), rows(1), rows(2)[:2]])

@@ -114,7 +114,7 @@ def test_config_typo_fails_naming_the_key(tmp_path):
                                                 "data": {"dataset": "digits", "resolutoin": 16}})
     result = snakemake(tmp_path, "--configfile", str(cfg), "-n")
     assert result.returncode != 0
-    assert "resolutoin" in result.stdout and "config key data" in result.stdout
+    assert "config key data.resolutoin: unknown key" in result.stdout
 
 
 def test_bad_data_root_fails_with_one_error_line_and_no_files(tmp_path):
