@@ -155,3 +155,13 @@ def test_autoencoder_loss_formula_and_decrease():
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_dr_mlp_starts_alive_at_ratio_one_and_learns():
+    """psi starts at 1 for every input, so the ReLU head has gradients from the first step."""
+    torch.manual_seed(0)
+    model = DRMLP(4, 2, hidden=(8, 8), groups=2, dropout=0.0)
+    h, code = torch.randn(16, 4), torch.randn(16, 2)
+    assert torch.allclose(model(h, code), torch.ones(16))
+    model(h, code).sum().backward()
+    assert model.net[-2].weight.grad.abs().sum() > 0

@@ -45,7 +45,13 @@ class DRMLP(nn.Module):
                        nn.Dropout(dropout)]
             width = out
         # ReLU on the head, as published: a density ratio is non-negative by definition.
-        layers += [nn.Linear(width, 1), nn.ReLU()]
+        head = nn.Linear(width, 1)
+        # Start at psi = 1, the ratio of two equal densities (and the fakes' mean the penalty
+        # asks for). With the default init the head can start negative for every input, and
+        # a ReLU that outputs 0 everywhere gets no gradient: psi stays 0 for good.
+        nn.init.zeros_(head.weight)
+        nn.init.ones_(head.bias)
+        layers += [head, nn.ReLU()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, h: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
