@@ -31,13 +31,15 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
                 out_log: str | Path, net_cfg: Mapping[str, Any], recipe: Mapping[str, Any],
                 seed: int, device: str = "auto", kd_method: str = NO_KD,
                 kd_cfg: Mapping[str, Any] | None = None, teacher_model: str | Path | None = None,
-                extra_train_h5: Sequence[str | Path] = (), source_hash: str = "",
+                extra_train_h5: Sequence[str | Path] = (), init_model: str | Path | None = None,
+                source_hash: str = "",
                 identity: Mapping[str, Any] | None = None, progress: bool = True
                 ) -> dict[str, Any]:
     """Train one net on ``train_h5`` (+ ``extra_train_h5``), select on ``val_h5``, save it.
 
     ``identity`` (student name, variant, ...) is copied into the model file so evaluation and
-    the results table know what each file is without parsing paths.
+    the results table know what each file is without parsing paths. ``init_model`` starts from
+    another model file's weights (v3 fine-tunes the no-KD student); it must be the same net.
     """
     where = "teacher" if role == "teacher" else "students"
     recipe = checked_recipe(recipe, f"{where}.recipe")
@@ -56,6 +58,13 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
     num_outputs = int(train_split.attrs["num_classes"]) if task == "classification" else 1
     in_channels = int(train_split.images.shape[1])
     student = build_net(net_name, num_outputs, in_channels, **net_kwargs)
+    if init_model is not None:
+        init_net, init_meta = load_model(init_model)
+        if (init_meta["net"], init_meta.get("net_kwargs", {})) != (net_name, net_kwargs):
+            raise CgankdInputError(f"{init_model}: holds {init_meta['net']} "
+                                   f"{init_meta.get('net_kwargs')}, cannot initialise "
+                                   f"{net_name} {net_kwargs}")
+        student.load_state_dict(init_net.state_dict())
     teacher = None
     if kd_method != NO_KD:
         if teacher_model is None:
@@ -71,7 +80,8 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
     stable = {"role": role, "net": net_name, "net_kwargs": net_kwargs, "recipe": recipe,
               "seed": seed, "kd_method": kd_method, "kd": kd_cfg,
               "data_hash": train_split.attrs.get("config_hash"),
-              "extra_train": [str(p) for p in extra_train_h5], "source_hash": source_hash}
+              "extra_train": [str(p) for p in extra_train_h5],
+              "init_model": str(init_model) if init_model else None, "source_hash": source_hash}
     out_model = Path(out_model)
     result = fit(objective, student, train, val, recipe, task=task, label_scale=scale,
                  device=dev, seed=seed, checkpoint_path=out_model.with_suffix(".resume.pt"),
