@@ -46,10 +46,11 @@ def out_dir(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Tests run torch on one thread: on a shared 2-core machine, two threads busy-wait on
-    tiny batches and run tens of times slower."""
+    tiny batches and run tens of times slower. Session scope, so module-scoped fixtures that
+    train nets run under it too."""
     import torch
 
     before = torch.get_num_threads()

@@ -43,14 +43,6 @@ class TinyNet(nn.Module):
         return (out, feats) if return_features else out
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: on a busy shared machine, extra intra-op threads only spin and wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def student_net(n_out=N_CLASSES):
     return TinyNet((4, 8, 8), n_out)  # stages: 8@4x4, 8@2x2

@@ -18,14 +18,6 @@ NUM_CLASSES = 3
 LABEL_MIN, LABEL_MAX = 0.0, 90.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # two torch threads on a shared 2-core box run tiny nets tens of times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def noise_images(n: int, seed: int, low: int = 0, high: int = 128) -> np.ndarray:
     return np.random.default_rng(seed).integers(low, high, (n, 1, 8, 8), dtype=np.uint8)

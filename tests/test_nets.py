@@ -20,15 +20,6 @@ BATCH = 2
 TASKS = {"classify-rgb": (10, 3), "regress-gray": (1, 1)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Batches of two gain nothing from intra-op threads, and on a shared two-core machine the
-    threads' spin-waiting made this file take minutes instead of seconds. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def first_conv(net: nn.Module) -> nn.Conv2d:
     return next(module for module in net.modules() if isinstance(module, nn.Conv2d))
