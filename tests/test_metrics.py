@@ -188,6 +188,7 @@ def test_intra_fid_per_class_and_label_agreement(cls_files):
     assert len(np.unique(own)) > 1
     q = sample_quality(model, real, write_fake(folder / "own.h5", images, own), device="cpu")
     assert q["label_agreement"] == pytest.approx(100.0)
+    assert q["label_agreement_shuffled"] < 90.0  # the chance reference beside it
     assert [row["class"] for row in q["per_class"]] == [0, 1, 2]
     assert [row["name"] for row in q["per_class"]] == ["a", "b", "c"]
     assert [row["n_fake"] for row in q["per_class"]] == np.bincount(own, minlength=3).tolist()
@@ -278,6 +279,7 @@ def test_regression_label_score_matches_hand_computation(reg_files):
                             device="cpu")
     assert q_own["label_score"] < 1e-3
     assert q_shuf["label_score"] > 2.0
+    assert q_own["label_score_shuffled"] > 2.0  # the report's own shuffled reference
 
 
 def test_regression_windows_cover_the_label_range(reg_files):
@@ -296,3 +298,4 @@ def test_regression_windows_cover_the_label_range(reg_files):
     assert windows[2]["fid"] is None and windows[3]["fid"] is None
     assert q["window_fid_mean"] == pytest.approx((windows[0]["fid"] + windows[1]["fid"]) / 2)
     assert q["fid"] > 0 and q["metric_net_mae_real"] > 0
+

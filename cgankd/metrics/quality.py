@@ -93,6 +93,11 @@ def _class_ids(labels: np.ndarray, num_classes: int, path: str | Path) -> np.nda
     return ids
 
 
+def _shuffled(labels: np.ndarray) -> np.ndarray:
+    """The labels in a fixed random order (seeded: the report is deterministic)."""
+    return labels[np.random.default_rng(0).permutation(len(labels))]
+
+
 def _classification_quality(real, fake, meta, real_attrs, real_h5, fake_h5,
                             min_count: int) -> dict[str, Any]:
     (real_feats, real_out, real_labels), (fake_feats, fake_out, fake_labels) = real, fake
@@ -110,6 +115,9 @@ def _classification_quality(real, fake, meta, real_attrs, real_h5, fake_h5,
         "intra_fid_classes": sum(row["fid"] is not None for row in per_class),
         "per_class": per_class,
         "label_agreement": float(100.0 * np.mean(fake_out.argmax(1) == fake_ids)),
+        # the same images with their labels shuffled: what agreement means by chance
+        "label_agreement_shuffled": float(100.0 * np.mean(
+            fake_out.argmax(1) == _shuffled(fake_ids))),
         "metric_net_accuracy_real": float(100.0 * np.mean(real_out.argmax(1) == real_ids)),
     }
 
@@ -138,6 +146,8 @@ def _regression_quality(real, fake, meta, real_attrs, min_count: int,
     return {
         "label_score": float(fake_err.mean()),
         "label_score_std": float(fake_err.std()),
+        # the same images scored against shuffled labels: a generator that ignores its label
+        "label_score_shuffled": float(np.abs(predicted(fake_out) - _shuffled(fake_y)).mean()),
         "label_unit": real_attrs.get("label_unit", ""),
         "metric_net_mae_real": float(np.abs(predicted(real_out) - real_y).mean()),
         "window_fid_mean": _mean_fid(windows),
