@@ -1,0 +1,158 @@
+"""CcGAN-ILI label embedding: a regressor x -> h -> y, then y2h trained to invert its last layer.
+
+Improved label input (ILI) conditions G and D on a 128-d embedding h = y2h(y) instead of the
+scalar y. The embedding space is learnt from images: (a) a ResNet-34-style regressor maps
+x -> h (ReLU) -> y with MSE; (b) an MLP y2h is trained so that h2y(y2h(y~)) = y~ on noisy
+labels y~ = clamp(y + N(0, 0.2^2), 0, 1), with h2y (the regressor's last linear layer) frozen,
+so y2h(y) lands where images of label y put their features.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from cgankd.conventions import LabelScale, to_float
+from cgankd.h5io import Split
+from cgankd.options import merge_options
+
+DIM_EMBED = 128  # size of h, as CcGAN uses
+
+ILI_DEFAULTS: dict[str, Any] = {
+    "ili_width": 0.25,  # regressor width as a fraction of ResNet-34's (64..512 channels); 1.0 = published
+    "ili_blocks": [3, 4, 6, 3],  # residual blocks per stage: ResNet-34's
+    "ili_regressor_epochs": 20,  # epochs of the x -> y regressor (CcGAN: 200)
+    "ili_y2h_epochs": 50,  # epochs of y2h over the training labels (CcGAN: 500)
+    "ili_batch_size": 64,  # batch of both pretraining steps
+    "ili_lr": 1e-3,  # Adam learning rate of both pretraining steps
+    "ili_label_noise": 0.2,  # std of the noise added to labels when training y2h
+}
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False), nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False), nn.BatchNorm2d(out_ch))
+        self.skip = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            self.skip = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False),
+                                      nn.BatchNorm2d(out_ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class LabelEmbedRegressor(nn.Module):
+    """ResNet-34-style x -> h (DIM_EMBED, ReLU) -> y; ``h2y`` is the last linear layer.
+
+    A 3x3 stride-1 stem (CIFAR style) suits the 16-64 px images the pipeline handles;
+    ``width`` scales every stage (0.25: 16..128 channels, small enough for CPU digits).
+    """
+
+    def __init__(self, channels: int, *, width: float = 1.0,
+                 blocks: tuple[int, ...] | list[int] = (3, 4, 6, 3), dim_embed: int = DIM_EMBED):
+        super().__init__()
+        base = max(8, round(64 * width))
+        widths = [base * 2 ** i for i in range(len(blocks))]
+        layers: list[nn.Module] = [nn.Conv2d(channels, base, 3, 1, 1, bias=False),
+                                   nn.BatchNorm2d(base), nn.ReLU(inplace=True)]
+        in_ch = base
+        for stage, (n, out_ch) in enumerate(zip(blocks, widths)):
+            for i in range(n):
+                layers.append(_BasicBlock(in_ch, out_ch, 2 if (i == 0 and stage > 0) else 1))
+                in_ch = out_ch
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.features = nn.Sequential(*layers)
+        self.x2h = nn.Sequential(nn.Linear(in_ch, dim_embed), nn.BatchNorm1d(dim_embed),
+                                 nn.ReLU(inplace=True))
+        self.h2y = nn.Linear(dim_embed, 1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.x2h(self.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.h2y(self.embed(x)).squeeze(1)
+
+
+class Y2H(nn.Module):
+    """y (B,) in [0, 1] -> h (B, DIM_EMBED): 5 linear layers, GroupNorm(8) + ReLU between."""
+
+    def __init__(self, dim_embed: int = DIM_EMBED, groups: int = 8):
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_dim = 1
+        for _ in range(4):
+            layers += [nn.Linear(in_dim, dim_embed), nn.GroupNorm(groups, dim_embed),
+                       nn.ReLU(inplace=True)]
+            in_dim = dim_embed
+        layers += [nn.Linear(dim_embed, dim_embed), nn.ReLU()]  # h is ReLU'd, like the regressor's
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.net(y.view(-1, 1) + 1e-8)  # the offset keeps y = 0 off the all-zero input
+
+
+def _fit(parameters, batch_loss: Callable[[torch.Tensor], torch.Tensor | None], n: int,
+         epochs: int, opts: Mapping[str, Any], generator: torch.Generator, desc: str,
+         progress: bool) -> list[float]:
+    """Adam over ``epochs`` shuffled passes of n samples; ``batch_loss(indices)`` gives the
+    loss of one batch (None skips it). Returns the mean loss per epoch."""
+    optimiser = torch.optim.Adam(parameters, lr=opts["ili_lr"])
+    curve = []
+    for _ in tqdm(range(epochs), desc=desc, disable=not progress):
+        total = 0.0
+        for idx in torch.randperm(n, generator=generator).split(opts["ili_batch_size"]):
+            loss = batch_loss(idx)
+            if loss is None:
+                continue
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(idx)
+        curve.append(total / n)
+    return curve
+
+
+def pretrain_label_embedding(split: Split, options: Mapping[str, Any], device: torch.device, *,
+                             generator: torch.Generator | None = None, progress: bool = True
+                             ) -> tuple[LabelEmbedRegressor, Y2H, dict[str, list[float]]]:
+    """Train the regressor, then y2h, on ``split``; return both (eval mode) and loss curves.
+
+    ``options`` may hold other keys (the GAN's whole option dict); the ``ili_*`` ones are used.
+    """
+    opts = merge_options(ILI_DEFAULTS, {k: v for k, v in options.items() if k in ILI_DEFAULTS},
+                         "gan")
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    x_all = to_float(split.images)
+    y_all = torch.as_tensor(LabelScale.from_attrs(split.attrs).normalise(
+        split.labels.astype(np.float64)), dtype=torch.float32)
+
+    regressor = LabelEmbedRegressor(split.images.shape[1], width=opts["ili_width"],
+                                    blocks=opts["ili_blocks"]).to(device).train()
+
+    def regression_loss(idx: torch.Tensor) -> torch.Tensor | None:
+        if len(idx) < 2:  # BatchNorm needs two samples
+            return None
+        return nn.functional.mse_loss(regressor(x_all[idx].to(device)), y_all[idx].to(device))
+
+    regressor_curve = _fit(regressor.parameters(), regression_loss, len(y_all),
+                           opts["ili_regressor_epochs"], opts, generator, "ILI regressor", progress)
+    regressor.eval().requires_grad_(False)
+
+    y2h = Y2H().to(device)
+
+    def inversion_loss(idx: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(len(idx), generator=generator) * opts["ili_label_noise"]
+        y_noisy = (y_all[idx] + noise).clamp(0, 1).to(device)
+        return nn.functional.mse_loss(regressor.h2y(y2h(y_noisy)).squeeze(1), y_noisy)
+
+    y2h_curve = _fit(y2h.parameters(), inversion_loss, len(y_all), opts["ili_y2h_epochs"], opts,
+                     generator, "ILI y2h", progress)
+    y2h.eval().requires_grad_(False)
+    return regressor, y2h, {"regressor_mse": regressor_curve, "y2h_mse": y2h_curve}

@@ -1,0 +1,478 @@
+"""Train the conditional GAN: class-conditional (classification) or CcGAN (regression).
+
+One loop serves both tasks; they differ only in how a D step's labels are drawn:
+classification takes real images with their classes and fakes at uniform classes; regression
+draws CcGAN vicinal batches (target y*, real images near y*, fakes at labels near y*, optional
+soft weights). Each iteration runs ``n_dis`` D steps and one G step, DiffAugment on every image
+D sees, then updates the EMA generator that is used for sampling.
+
+Outputs in ``out_dir``: ``log.jsonl`` (one record per iteration), ``checkpoint.pt`` (latest,
+every ``checkpoint_every`` iterations and at the end; a rerun resumes from it),
+``samples.png`` (+ ``samples/iter_*.png`` every ``sample_every``) and ``generator.pt``, the
+EMA generator with everything ``generate.load_generator`` needs.
+"""
+
+import copy
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from cgankd.conventions import LabelScale, to_float
+from cgankd.device import pick_device, seed_everything, set_threads
+from cgankd.errors import CgankdInputError
+from cgankd.gan.checkpoints import load_checkpoint, save_checkpoint, truncate_log
+from cgankd.gan.diffaug import diff_augment, parse_policy
+from cgankd.gan.grid import save_grid
+from cgankd.gan.label_embedding import DIM_EMBED, ILI_DEFAULTS, Y2H, pretrain_label_embedding
+from cgankd.gan.losses import GAN_LOSSES
+from cgankd.gan.models import GANS, build_discriminator, build_generator, encode_labels
+from cgankd.gan.vicinity import VicinalSampler, nu_from_kappa, rule_of_thumb
+from cgankd.h5io import Split
+from cgankd.options import merge_options
+from cgankd.provenance import config_hash
+
+# Defaults: the offline digits config (16 px grayscale, 100-500 images, 2 CPU cores).
+# Published CIFAR BigGAN size: g_ch 64, d_ch 64 (multipliers [4, 4, 4] / [4, 4, 4, 4] at 32 px,
+# the per-resolution default), dim_z 128, dim_shared 128, batch_size 512, n_dis 4, lr 2e-4 both.
+DEFAULTS: dict[str, Any] = {
+    "backbone": "auto",  # GANS key; "auto": biggan for classification, sngan for regression
+    "g_ch": 16,  # generator base width; block widths are g_ch * g_mults
+    "d_ch": 16,  # discriminator base width
+    "g_mults": None,  # G width multipliers per upsampling block, 4x4 bottom first; null: per-resolution default
+    "d_mults": None,  # D width multipliers per block, image side first; null: per-resolution default
+    "dim_z": 64,  # latent size
+    "dim_shared": 32,  # biggan's shared class embedding feeding every CBN; 0: per-layer embeddings
+    "hier": True,  # biggan: split z over the blocks' CBNs (BigGAN's hierarchical z); needs dim_shared > 0 or ili
+    "attention_res": None,  # feature-map size of the self-attention block; null: none (sagan: resolution/2)
+    "iterations": 2000,  # G steps (digits: judge agreement ~97-100 % from 1500 on)
+    "batch_size": 64,  # images per D step (real) and per G step (fake)
+    "n_dis": 2,  # D steps per G step
+    "loss": "hinge",  # GAN_LOSSES key: hinge | vanilla (published CcGAN-SNGAN: vanilla)
+    "lr_g": 1e-4,  # Adam learning rate of G (BigGAN CIFAR: 2e-4)
+    "lr_d": 4e-4,  # Adam learning rate of D (BigGAN CIFAR: 2e-4); TTUR 1:4 gave digits more varied samples
+    "betas": [0.0, 0.999],  # Adam betas of both, as BigGAN uses
+    "ema_decay": 0.999,  # EMA generator: ema = decay * ema + (1 - decay) * G
+    "ema_start": 1000,  # before this iteration the EMA generator just copies G
+    "diffaug": "color,translation,cutout",  # DiffAugment policy; "" disables it
+    "checkpoint_every": 500,  # iterations between checkpoints (plus one at the end)
+    "sample_every": 1000,  # iterations between sample sheets in samples/ (0: only the final one)
+    # Regression (CcGAN) only:
+    "label_input": "nli",  # nli: scalar label into G's first dense layer and D's projection; ili: y2h embedding
+    "vicinity": "hard",  # hard (HVDL, window kappa) | soft (SVDL, weights exp(-nu d^2))
+    "m_kappa": 2.0,  # kappa_base = m_kappa * largest gap between distinct normalised labels
+    "sigma": None,  # std of the target-label noise; null: rule of thumb 1.06 std(y) N^(-1/5)
+    "kappa": None,  # kappa_base override (soft: nu = 1 / kappa^2); null: rule of thumb
+    "vicinity_max_retries": 100,  # redraws of the label noise before an empty vicinity is an error
+    **ILI_DEFAULTS,  # ILI pretraining: regressor width/epochs, y2h epochs (label_input: ili)
+}
+TASKS = ("classification", "regression")
+LABEL_INPUTS = ("nli", "ili")
+# Options that do not change the training trajectory: a rerun that changes only these resumes.
+NOT_IN_TRAJECTORY = ("iterations", "checkpoint_every", "sample_every")
+GRID_COLUMNS = 10  # samples per class row / labels per sweep row
+# The EMA of BN running statistics does not match the EMA'd weights (samples in eval mode come
+# out wrong); as BigGAN's "standing statistics", they are re-estimated for the EMA generator
+# from this many batches of fresh z and labels before it samples or is saved.
+STANDING_BATCHES = 16
+STANDING_SEED = 20210407  # fixed: standing statistics never touch the training RNG
+GRID_MAX_ROWS = 20  # classes shown when there are more
+CHECKPOINT = "checkpoint.pt"
+GENERATOR = "generator.pt"
+LOG = "log.jsonl"
+GRID = "samples.png"
+
+
+def resolve_options(options: Mapping[str, Any] | None, task: str) -> dict[str, Any]:
+    """Merge ``options`` over DEFAULTS, check every value up front, resolve "auto"."""
+    opts = merge_options(DEFAULTS, options, "gan")
+    if task not in TASKS:
+        raise CgankdInputError(f"unknown task {task!r} in the training split; known: {TASKS}")
+    if opts["backbone"] == "auto":
+        opts["backbone"] = "biggan" if task == "classification" else "sngan"
+    GANS.get(opts["backbone"])
+    GAN_LOSSES.get(opts["loss"])
+    parse_policy(opts["diffaug"])
+    for key in ("g_ch", "d_ch", "dim_z", "iterations", "batch_size", "n_dis", "checkpoint_every"):
+        if not (isinstance(opts[key], int) and opts[key] >= 1):
+            raise CgankdInputError(f"option gan.{key} must be an integer >= 1, got {opts[key]!r}")
+    if not 0 <= opts["ema_decay"] < 1:
+        raise CgankdInputError(f"option gan.ema_decay must be in [0, 1), got {opts['ema_decay']}")
+    if len(opts["betas"]) != 2:
+        raise CgankdInputError(f"option gan.betas must be two numbers, got {opts['betas']}")
+    if opts["label_input"] not in LABEL_INPUTS:
+        raise CgankdInputError(f"unknown gan.label_input {opts['label_input']!r}; "
+                               f"known: {LABEL_INPUTS}")
+    if opts["vicinity"] not in ("hard", "soft"):
+        raise CgankdInputError(f"unknown gan.vicinity {opts['vicinity']!r}; known: hard, soft")
+    return opts
+
+
+def data_fingerprint(split: Split) -> str:
+    """Hash of the training images and labels: a resume must see the same data."""
+    digest = hashlib.sha256()
+    for array in (split.images, split.labels):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class DBatch(NamedTuple):
+    """What one D step compares: real images and fakes, and the labels D is told."""
+
+    real_index: torch.Tensor
+    real_cond: torch.Tensor  # label D sees with each real image
+    fake_label: torch.Tensor  # label each fake is generated at
+    fake_cond: torch.Tensor  # label D sees with each fake
+    real_weight: torch.Tensor | None
+    fake_weight: torch.Tensor | None
+
+
+class ClassLabels:
+    """Classification: real images with their classes, fakes at uniformly drawn classes."""
+
+    def __init__(self, labels: np.ndarray, num_classes: int):
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        self.num_classes = num_classes
+
+    def d_batch(self, n: int, rng: torch.Generator) -> DBatch:
+        index = torch.randint(len(self.labels), (n,), generator=rng)
+        fake = self.g_labels(n, rng)
+        return DBatch(index, self.labels[index], fake, fake, None, None)
+
+    def g_labels(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        return torch.randint(self.num_classes, (n,), generator=rng)
+
+    def grid_labels(self) -> tuple[torch.Tensor, int]:
+        rows = min(self.num_classes, GRID_MAX_ROWS)
+        classes = torch.linspace(0, self.num_classes - 1, rows).round().long()
+        return classes.repeat_interleave(GRID_COLUMNS), rows
+
+
+class VicinalLabels:
+    """Regression: CcGAN vicinal batches, D conditioned on the target label y* for both."""
+
+    def __init__(self, sampler: VicinalSampler):
+        self.sampler = sampler
+
+    def d_batch(self, n: int, rng: torch.Generator) -> DBatch:
+        b = self.sampler.sample(n, rng)
+        soft = self.sampler.kind == "soft"
+        return DBatch(b.real_index, b.target, b.fake_label, b.target,
+                      b.real_weight if soft else None, b.fake_weight if soft else None)
+
+    def g_labels(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        return self.sampler.sample_targets(n, rng)
+
+    def grid_labels(self) -> tuple[torch.Tensor, int]:
+        """A sweep of GRID_COLUMNS labels over [0, 1] per row, one row per fixed z."""
+        return torch.linspace(0, 1, GRID_COLUMNS).repeat(GRID_COLUMNS), GRID_COLUMNS
+
+
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, over parameters and float buffers (BN stats)."""
+    with torch.no_grad():
+        for target, source in zip(ema.state_dict().values(), model.state_dict().values()):
+            if target.dtype.is_floating_point:
+                target.lerp_(source, 1 - decay)
+            else:
+                target.copy_(source)
+
+
+@dataclass
+class GanSetup:
+    """Everything built from the split and the options before the first iteration."""
+
+    task: str
+    condition: str  # class | scalar | vector (see models.py)
+    images: torch.Tensor  # uint8 (N, C, H, W) on the device
+    labels: ClassLabels | VicinalLabels
+    gen_kwargs: dict[str, Any]
+    disc_kwargs: dict[str, Any]
+    label_meta: dict[str, Any]  # num_classes, or label_min/label_max and vicinity parameters
+
+
+def _check_images(split: Split) -> tuple[int, int]:
+    _, channels, height, width = split.images.shape
+    if height != width:
+        raise CgankdInputError(f"GAN training needs square images, got {height}x{width}")
+    if len(split) < 2:
+        raise CgankdInputError(f"GAN training needs at least 2 images, got {len(split)}")
+    return channels, height
+
+
+def _class_setup(split: Split) -> tuple[ClassLabels, dict[str, Any]]:
+    if "num_classes" not in split.attrs:
+        raise CgankdInputError("classification split has no 'num_classes' attribute")
+    num_classes = int(split.attrs["num_classes"])
+    counts = np.bincount(split.labels.astype(np.int64), minlength=num_classes) \
+        if split.labels.min() >= 0 else None
+    if counts is None or len(counts) > num_classes:
+        raise CgankdInputError(f"class labels must lie in [0, {num_classes}), found "
+                               f"{int(split.labels.min())}..{int(split.labels.max())}")
+    if (counts == 0).any():
+        raise CgankdInputError(f"class {int(np.argmin(counts))} has no training images: a "
+                               f"conditional GAN cannot learn it (label counts {counts.tolist()})")
+    return ClassLabels(split.labels, num_classes), {"num_classes": num_classes}
+
+
+def _regression_setup(split: Split, opts: dict[str, Any]) -> tuple[VicinalLabels, dict[str, Any]]:
+    for key in ("label_min", "label_max"):
+        if key not in split.attrs:
+            raise CgankdInputError(f"regression split has no {key!r} attribute")
+    scale = LabelScale.from_attrs(split.attrs)
+    y = scale.normalise(split.labels.astype(np.float64))
+    if y.min() < -1e-6 or y.max() > 1 + 1e-6:
+        raise CgankdInputError(f"regression labels {split.labels.min()}..{split.labels.max()} "
+                               f"fall outside label_min/label_max {scale.low}..{scale.high}")
+    sigma, kappa_base = rule_of_thumb(y, opts["m_kappa"])
+    sigma = sigma if opts["sigma"] is None else float(opts["sigma"])
+    kappa_base = kappa_base if opts["kappa"] is None else float(opts["kappa"])
+    width = kappa_base if opts["vicinity"] == "hard" else nu_from_kappa(kappa_base)
+    sampler = VicinalSampler(y, sigma, width, opts["vicinity"], opts["vicinity_max_retries"])
+    meta = {**scale.as_dict(), "sigma": sigma, "kappa_base": kappa_base,
+            "vicinity": opts["vicinity"],
+            **({"nu": width} if opts["vicinity"] == "soft" else {"kappa": width})}
+    return VicinalLabels(sampler), meta
+
+
+def build_setup(split: Split, opts: dict[str, Any], device: torch.device) -> GanSetup:
+    channels, resolution = _check_images(split)
+    task = split.task
+    if task == "classification":
+        labels, meta = _class_setup(split)
+        condition = "class"
+    else:
+        labels, meta = _regression_setup(split, opts)
+        condition = "scalar" if opts["label_input"] == "nli" else "vector"
+    common = {"resolution": resolution, "channels": channels, "condition": condition,
+              "num_classes": meta.get("num_classes", 0),
+              "dim_cond": DIM_EMBED if condition == "vector" else 0,
+              "attention_res": opts["attention_res"]}
+    # Hierarchical z feeds z chunks to vector-conditioned BNs; NLI's BNs take no condition.
+    hier = bool(opts["hier"]) and condition != "scalar"
+    gen_kwargs = {**common, "dim_z": opts["dim_z"], "ch": opts["g_ch"], "mults": opts["g_mults"],
+                  "dim_shared": opts["dim_shared"], "hier": hier}
+    disc_kwargs = {**common, "ch": opts["d_ch"], "mults": opts["d_mults"]}
+    images = torch.as_tensor(split.images).to(device)
+    return GanSetup(task, condition, images, labels, gen_kwargs, disc_kwargs, meta)
+
+
+class Trainer:
+    """The GAN nets, their optimisers and the RNG: the state a checkpoint holds."""
+
+    def __init__(self, setup: GanSetup, opts: dict[str, Any], device: torch.device,
+                 y2h: nn.Module | None):
+        self.setup, self.opts, self.device, self.y2h = setup, opts, device, y2h
+        self.G = build_generator(opts["backbone"], **setup.gen_kwargs).to(device)
+        self.D = build_discriminator(opts["backbone"], **setup.disc_kwargs).to(device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        betas = tuple(float(b) for b in opts["betas"])
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opts["lr_g"], betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opts["lr_d"], betas=betas)
+        self.loss = GAN_LOSSES.get(opts["loss"])
+        self.rng = torch.Generator()  # every random draw of the loop: resumable from its state
+
+    def cond(self, labels: torch.Tensor) -> torch.Tensor:
+        return encode_labels(labels.to(self.device), self.setup.condition, self.y2h)
+
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.opts["dim_z"], generator=self.rng).to(self.device)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.opts["diffaug"], self.rng)
+
+    def d_step(self) -> dict[str, float]:
+        n = self.opts["batch_size"]
+        batch = self.setup.labels.d_batch(n, self.rng)
+        real = to_float(self.setup.images[batch.real_index.to(self.device)])
+        with torch.no_grad():
+            fake = self.G(self._z(n), self.cond(batch.fake_label))
+        # D has no batch statistics, so one pass over real and fake equals two passes.
+        out = self.D(self._augment(torch.cat([real, fake])),
+                     torch.cat([self.cond(batch.real_cond), self.cond(batch.fake_cond)]))
+        weights = [None if w is None else w.to(self.device)
+                   for w in (batch.real_weight, batch.fake_weight)]
+        loss = self.loss.discriminator(out[:n], out[n:], *weights)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return {"loss_d": loss.item(), "d_real": out[:n].mean().item(),
+                "d_fake": out[n:].mean().item()}
+
+    def g_step(self) -> dict[str, float]:
+        labels = self.setup.labels.g_labels(self.opts["batch_size"], self.rng)
+        fake = self.G(self._z(len(labels)), self.cond(labels))
+        out = self.D(self._augment(fake), self.cond(labels))
+        loss = self.loss.generator(out)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        return {"loss_g": loss.item(), "d_gen": out.mean().item()}
+
+    def iteration(self, it: int) -> dict[str, float]:
+        """Iteration ``it`` (1-based): n_dis D steps, one G step, EMA update."""
+        d_logs = [self.d_step() for _ in range(self.opts["n_dis"])]
+        record = {k: float(np.mean([d[k] for d in d_logs])) for k in d_logs[0]}
+        record.update(self.g_step())
+        ema_update(self.G_ema, self.G, self.opts["ema_decay"] if it > self.opts["ema_start"]
+                   else 0.0)
+        return record
+
+    def state(self) -> dict[str, Any]:
+        return {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(),
+                "D": self.D.state_dict(), "opt_G": self.opt_g.state_dict(),
+                "opt_D": self.opt_d.state_dict(), "rng": self.rng.get_state(),
+                "torch_rng": torch.get_rng_state()}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_G"])
+        self.opt_d.load_state_dict(state["opt_D"])
+        self.rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+
+    @torch.no_grad()
+    def standing_generator(self) -> nn.Module:
+        """A copy of the EMA generator, in eval mode, with BN statistics re-estimated for it."""
+        G = copy.deepcopy(self.G_ema)
+        for module in G.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.reset_running_stats()
+                module.momentum = None  # a plain average over the batches below
+        G.train()
+        rng = torch.Generator().manual_seed(STANDING_SEED)
+        for _ in range(STANDING_BATCHES):
+            labels = self.setup.labels.g_labels(self.opts["batch_size"], rng)
+            z = torch.randn(len(labels), self.opts["dim_z"], generator=rng)
+            G(z.to(self.device), self.cond(labels))
+        return G.eval()
+
+    @torch.no_grad()
+    def sample(self, G: nn.Module, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return G(z.to(self.device), self.cond(labels))
+
+
+def generator_payload(final: nn.Module, trainer: Trainer, *, options_hash: str, seed: int,
+                      iterations: int) -> dict[str, Any]:
+    """What ``generator.pt`` holds: all ``generate.load_generator`` needs, plain values only."""
+    setup, opts = trainer.setup, trainer.opts
+    return {"format": "cgankd-generator/1", "backbone": opts["backbone"],
+            "generator_kwargs": setup.gen_kwargs, "state_dict": final.state_dict(),
+            "task": setup.task, **setup.label_meta,
+            "label_input": opts["label_input"] if setup.task == "regression" else None,
+            "y2h_state_dict": None if trainer.y2h is None else trainer.y2h.state_dict(),
+            "options": opts, "config_hash": options_hash, "seed": seed,
+            "iterations": iterations}
+
+
+def _pretrain_or_restore_y2h(split: Split, opts: dict[str, Any], device: torch.device,
+                             checkpoint: Mapping[str, Any] | None, out: Path, seed: int,
+                             progress: bool) -> nn.Module | None:
+    if split.task != "regression" or opts["label_input"] != "ili":
+        return None
+    if checkpoint is not None:
+        y2h = Y2H().to(device)
+        y2h.load_state_dict(checkpoint["y2h"])
+        return y2h.eval().requires_grad_(False)
+    _, y2h, curves = pretrain_label_embedding(
+        split, opts, device, generator=torch.Generator().manual_seed(seed + 1), progress=progress)
+    (out / "ili_pretrain.json").write_text(json.dumps(curves))
+    return y2h
+
+
+def _resumable(out: Path, resume_hash: str) -> dict[str, Any] | None:
+    path = out / CHECKPOINT
+    if not path.exists():
+        return None
+    checkpoint = load_checkpoint(path)
+    if checkpoint.get("resume_hash") != resume_hash:
+        tqdm.write(f"{path}: written for other options, seed or data; training from scratch")
+        return None
+    return checkpoint
+
+
+def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: str | Path, *,
+               device: str = "auto", seed: int = 0, threads: int | None = None,
+               progress: bool = True,
+               on_iteration: Callable[[int, dict[str, float]], None] | None = None
+               ) -> dict[str, Any]:
+    """Train on ``train_split``, writing log, checkpoints, sample sheets and ``generator.pt``.
+
+    A rerun with the same ``out_dir``, options (apart from iterations and output cadence), seed
+    and data resumes from the last checkpoint. ``on_iteration(it, record)`` is called after each
+    iteration's record is logged (progress hooks; tests use it to simulate a kill).
+    """
+    start_time = time.time()
+    opts = resolve_options(options, train_split.attrs.get("task"))
+    set_threads(threads)
+    dev = pick_device(device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    options_hash = config_hash(opts)
+    resume_hash = config_hash({"options": {k: v for k, v in opts.items()
+                                           if k not in NOT_IN_TRAJECTORY},
+                               "seed": seed, "data": data_fingerprint(train_split)})
+    checkpoint = _resumable(out, resume_hash)
+
+    seed_everything(seed)  # the nets' initialisation
+    setup = build_setup(train_split, opts, dev)
+    y2h = _pretrain_or_restore_y2h(train_split, opts, dev, checkpoint, out, seed, progress)
+    trainer = Trainer(setup, opts, dev, y2h)
+    trainer.rng.manual_seed(seed)
+    start = 0
+    if checkpoint is not None:
+        trainer.load_state(checkpoint)
+        start = int(checkpoint["iteration"])
+        truncate_log(out / LOG, start)
+    else:
+        (out / LOG).write_text("")
+
+    grid_labels, grid_rows = setup.labels.grid_labels()
+    grid_z = torch.randn(len(grid_labels), opts["dim_z"],
+                         generator=torch.Generator().manual_seed(seed + 2))
+
+    def save_checkpoint_at(it: int) -> None:
+        save_checkpoint(out / CHECKPOINT, {
+            "format": "cgankd-gan-checkpoint/1", "iteration": it, **trainer.state(),
+            "y2h": None if y2h is None else y2h.state_dict(), "options": opts,
+            "config_hash": options_hash, "resume_hash": resume_hash})
+
+    record: dict[str, float] = {}
+    with open(out / LOG, "a") as log:
+        bar = tqdm(range(start + 1, opts["iterations"] + 1), desc="cGAN", disable=not progress,
+                   initial=start, total=opts["iterations"])
+        for it in bar:
+            tick = time.time()
+            record = trainer.iteration(it)
+            record = {"iteration": it, **record, "seconds": round(time.time() - tick, 4)}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            if it % 50 == 0:
+                bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}")
+            if on_iteration is not None:
+                on_iteration(it, record)
+            if opts["sample_every"] and it % opts["sample_every"] == 0:
+                save_grid(trainer.sample(trainer.standing_generator(), grid_z, grid_labels),
+                          grid_rows, out / "samples" / f"iter_{it:06d}.png")
+            if it % opts["checkpoint_every"] == 0 or it == opts["iterations"]:
+                save_checkpoint_at(it)
+
+    final = trainer.standing_generator()
+    save_grid(trainer.sample(final, grid_z, grid_labels), grid_rows, out / GRID)
+    save_checkpoint(out / GENERATOR, generator_payload(
+        final, trainer, options_hash=options_hash, seed=seed,
+        iterations=max(start, opts["iterations"])))
+    return {"task": setup.task, "backbone": opts["backbone"], "start_iteration": start,
+            "iterations": max(start, opts["iterations"]), "seconds": time.time() - start_time,
+            "last": record, "config_hash": options_hash, "generator": str(out / GENERATOR),
+            "grid": str(out / GRID), "log": str(out / LOG), **setup.label_meta}
