@@ -16,6 +16,7 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/cgan.smk"
 include: "rules/evaluate.smk"
 
 
@@ -23,3 +24,4 @@ rule all:
     default_target: True
     input:
         f"{RESULTS}/table.md",
+        quality_reports(),

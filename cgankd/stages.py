@@ -11,6 +11,9 @@ STAGE_SOURCES: dict[str, tuple[str, ...]] = {
     "prepare_data": ("data",),
     "train": ("nets", "kd", "train"),
     "evaluate": ("nets", "train"),
+    "gan": ("gan",),
+    "fake": ("gan", "dre", "sampling", "filtering", "fake", "nets", "train"),
+    "metrics": ("metrics", "nets", "train"),
 }
 
 

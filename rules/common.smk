@@ -35,17 +35,28 @@ def benchmark_path(stage):
     return f"{RESULTS}/benchmarks/{stage}.tsv"
 
 
-STUDENTS = f"{RESULTS}/students/{{student}}/{{method}}/seed{{seed}}"
+STUDENTS = f"{RESULTS}/students/{{student}}/{{fakes}}/{{method}}/seed{{seed}}"
+
+# The ablation ladder: which pool each rung filters, and what the teacher does to it.
+RUNGS = {
+    "unprocessed": {"sampler": "none", "filter": False, "relabel": False},
+    "subsampled": {"sampler": "cdrrs", "filter": False, "relabel": False},
+    "filtered": {"sampler": "cdrrs", "filter": True, "relabel": False},
+    "relabelled": {"sampler": "cdrrs", "filter": True, "relabel": True},
+}
+REAL = "real"  # the student's training set without fakes
 
 
 wildcard_constraints:
     student="|".join(config["students"]["nets"]) or "(?!)",
     method="[A-Za-z0-9_]+",
     seed="[0-9]+",
+    fakes="|".join([REAL, *RUNGS]),
+    sampler="none|cdrrs",
 
 
 def net_spec(section):
-    """{net, kwargs} of a teacher or student section: what builds the net, nothing more."""
+    """{net, kwargs} of a teacher, student or metric-net section: what builds the net."""
     return {"net": section["net"], "kwargs": section.get("kwargs", {})}
 
 
@@ -60,22 +71,92 @@ def kd_slice(method):
     }
 
 
+def rung_filter_options(rung):
+    """The filter options a rung uses: unfiltered rungs drop rho and burnin, so tuning the
+    filter reruns only the rungs it changes."""
+    spec = RUNGS[rung]
+    options = dict(config["filter"]["options"])
+    if not spec["filter"]:
+        options = {k: v for k, v in options.items() if k not in ("rho", "burnin", "mode")}
+        options["mode"] = "none"
+    options["relabel"] = spec["relabel"]
+    return options
+
+
+def subsample_inputs(wildcards):
+    inputs = {"generator": f"{RESULTS}/cgan/generator.pt"}
+    if wildcards.sampler == "cdrrs":
+        inputs["dre"] = f"{RESULTS}/dre/dre.pt"
+    return inputs
+
+
 def student_inputs(wildcards):
     inputs = {"train": data_outputs()["train"], "val": data_outputs()["val"]}
     if wildcards.method != "none":
         inputs["teacher"] = f"{RESULTS}/teacher/model.pt"
+    if wildcards.fakes != REAL:
+        inputs["fakes"] = f"{RESULTS}/fake/{wildcards.fakes}.h5"
+        if config["fake"]["init"] == "finetune":
+            inputs["init"] = (
+                f"{RESULTS}/students/{wildcards.student}/{REAL}/none/"
+                f"seed{wildcards.seed}/model.pt"
+            )
     return inputs
 
 
+def variant_label(fakes, method):
+    """The row name in the results table, in the paper's vocabulary."""
+    if fakes == REAL:
+        return "NOKD" if method == "none" else method.upper()
+    if fakes == config["fake"]["final"]:
+        return "cGAN-KD" if method == "none" else f"cGAN-KD + {method.upper()}"
+    return f"ablation: {fakes} fakes"
+
+
+def student_variants():
+    """(fakes, method) of every table row: classic half, cGAN-KD (+ KD), ablation ladder."""
+    s, fake = config["students"], config["fake"]
+    variants = [(REAL, m) for m in s["methods"]]
+    if fake["enabled"]:
+        variants += [(fake["final"], m) for m in ["none", *fake["kd_methods"]]]
+        if fake["ladder"]:
+            variants += [(r, "none") for r in RUNGS if r != fake["final"]]
+    return variants
+
+
+def used_rungs():
+    return sorted({fakes for fakes, _ in student_variants() if fakes != REAL})
+
+
 def student_dirs():
-    s = config["students"]
     return [
-        f"students/{name}/{method}/seed{seed}"
-        for name in s["nets"]
-        for method in s["methods"]
-        for seed in s["seeds"]
+        f"students/{name}/{fakes}/{method}/seed{seed}"
+        for name in config["students"]["nets"]
+        for fakes, method in student_variants()
+        for seed in config["students"]["seeds"]
     ]
 
 
 def all_test_metrics():
     return [f"{RESULTS}/{d}/test_metrics.json" for d in ["teacher", *student_dirs()]]
+
+
+def quality_reports():
+    if not (config["fake"]["enabled"] and config["quality"]["enabled"]):
+        return []
+    return [f"{RESULTS}/quality/{rung}.json" for rung in used_rungs()]
+
+
+def upstream_benchmarks():
+    """Benchmark files of every job the table depends on: the stage wall times it reports."""
+    stages = ["prepare_data", "train_teacher"]
+    stages += [f"train_student/{d.removeprefix('students/')}" for d in student_dirs()]
+    stages += [f"evaluate/{d}" for d in ["teacher", *student_dirs()]]
+    if config["fake"]["enabled"]:
+        rungs = used_rungs()
+        stages += ["train_cgan", "fit_dre"]
+        stages += [f"subsample_{s}" for s in sorted({RUNGS[r]["sampler"] for r in rungs})]
+        stages += [f"filter_relabel_{r}" for r in rungs]
+        if config["quality"]["enabled"]:
+            stages += ["train_metric_net", *[f"fake_quality_{r}" for r in rungs]]
+    return [benchmark_path(stage) for stage in stages]

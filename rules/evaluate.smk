@@ -24,9 +24,28 @@ rule evaluate:
 rule aggregate:
     input:
         metrics=all_test_metrics(),
+        quality=quality_reports(),
+        fakes=[f"{RESULTS}/fake/{rung}.h5" for rung in used_rungs()],
+        benchmarks=upstream_benchmarks(),
     output:
-        csv=f"{RESULTS}/table.csv",
+        csv=report(
+            f"{RESULTS}/table.csv",
+            caption="../report/table.rst",
+            category="Results",
+        ),
         md=f"{RESULTS}/table.md",
+        chart=report(
+            f"{RESULTS}/variants.png",
+            caption="../report/variants.rst",
+            category="Results",
+        ),
+        sheets=report(
+            f"{RESULTS}/fake_samples.png",
+            caption="../report/fake_samples.rst",
+            category="Generated samples",
+        ),
+    params:
+        rungs=used_rungs(),
     log:
         log_path("aggregate"),
     benchmark:

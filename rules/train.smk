@@ -36,12 +36,13 @@ rule train_student:
         net=lambda w: config["students"]["nets"][w.student],
         recipe=config["students"]["recipe"],
         kd=lambda w: kd_slice(w.method),
+        label=lambda w: variant_label(w.fakes, w.method),
         device=config["device"],
         source_hash=stage_source_hash("train"),
     log:
-        log_path("train_student/{student}/{method}/seed{seed}"),
+        log_path("train_student/{student}/{fakes}/{method}/seed{seed}"),
     benchmark:
-        benchmark_path("train_student/{student}/{method}/seed{seed}")
+        benchmark_path("train_student/{student}/{fakes}/{method}/seed{seed}")
     threads: 1
     resources:
         mem_mb=8000,

@@ -1,8 +1,10 @@
-"""Snakemake adapter: the aggregate rule -> cgankd.report.table.aggregate."""
+"""Snakemake adapter: the aggregate rule -> cgankd.report (table, chart, fake sample sheets)."""
 
 from cgankd.jobs import stage_job
-from cgankd.report.table import aggregate
+from cgankd.report.build import build_report
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    print(aggregate(sm.input.metrics, sm.output.csv, sm.output.md).to_string())
+    build_report(metrics=sm.input.metrics, quality=sm.input.quality, fakes=sm.input.fakes,
+                 rungs=sm.params.rungs, benchmarks=sm.input.benchmarks,
+                 outputs=dict(sm.output.items()))

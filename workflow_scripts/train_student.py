@@ -10,5 +10,7 @@ with stage_job(sm.log[0], sm.threads):
                 out_model=sm.output.model, out_log=sm.output.history, net_cfg=sm.params.net,
                 recipe=sm.params.recipe, seed=int(w.seed), device=sm.params.device,
                 kd_method=w.method, kd_cfg=sm.params.kd,
-                teacher_model=sm.input.get("teacher"), source_hash=sm.params.source_hash,
-                identity={"student": w.student, "variant": w.method})
+                teacher_model=sm.input.get("teacher"),
+                extra_train_h5=[sm.input.fakes] if "fakes" in sm.input.keys() else [],
+                init_model=sm.input.get("init"), source_hash=sm.params.source_hash,
+                identity={"student": w.student, "fakes": w.fakes, "variant": sm.params.label})

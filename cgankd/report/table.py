@@ -69,11 +69,54 @@ def markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def aggregate(metric_files: Sequence[str | Path], out_csv: str | Path,
-              out_md: str | Path) -> pd.DataFrame:
+def stage_times(benchmark_files: Sequence[str | Path]) -> pd.DataFrame:
+    """Wall time per stage from Snakemake's benchmark files (``.../benchmarks/<stage>[/...]``),
+    the jobs of a stage summed."""
+    rows = []
+    for path in benchmark_files:
+        parts = Path(path).parts
+        rel = Path(*parts[len(parts) - parts[::-1].index("benchmarks"):])
+        seconds = float(pd.read_csv(path, sep="\t")["s"].iloc[0])
+        rows.append({"stage": rel.parts[0].removesuffix(".tsv"), "seconds": seconds})
+    if not rows:
+        return pd.DataFrame(columns=["stage", "jobs", "seconds"])
+    frame = pd.DataFrame(rows)
+    return (frame.groupby("stage", sort=False)["seconds"].agg(["count", "sum"])
+            .rename(columns={"count": "jobs", "sum": "seconds"}).reset_index())
+
+
+def times_markdown(times: pd.DataFrame) -> str:
+    lines = ["| stage | jobs | wall time (s, summed over jobs) |", "|---|---|---|"]
+    lines += [f"| {r.stage} | {r.jobs} | {r.seconds:.1f} |" for r in times.itertuples()]
+    lines.append(f"| **all** | {int(times['jobs'].sum())} | {times['seconds'].sum():.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def aggregate(metric_files: Sequence[str | Path], out_csv: str | Path, out_md: str | Path,
+              benchmark_files: Sequence[str | Path] = (), quality: dict[str, dict] | None = None) -> pd.DataFrame:
+    """Write the table (CSV, Markdown); the Markdown adds fake-set quality and stage times."""
     summary = summarise(results_frame(metric_files))
     with atomic_path(out_csv) as tmp:
         summary.to_csv(tmp, index=False, float_format="%.4f")
+    text = markdown(summary)
+    if quality:
+        text += "\n" + quality_markdown(quality)
+    if benchmark_files:
+        text += "\n" + times_markdown(stage_times(benchmark_files))
     with atomic_path(out_md) as tmp:
-        tmp.write_text(markdown(summary))
+        tmp.write_text(text)
     return summary
+
+
+def quality_markdown(quality: dict[str, dict]) -> str:
+    """One row per fake set: FID (and Intra-FID or label score) and teacher agreement."""
+    first = next(iter(quality.values()))
+    if first["task"] == "classification":
+        lines = ["| fake set | FID | Intra-FID | label agreement (%) |", "|---|---|---|---|"]
+        lines += [f"| {name} | {q['fid']:.2f} | {q['intra_fid']:.2f} | "
+                  f"{q['label_agreement']:.1f} |" for name, q in quality.items()]
+    else:
+        lines = ["| fake set | FID | label score | mean window FID |", "|---|---|---|---|"]
+        lines += [f"| {name} | {q['fid']:.2f} | {q['label_score']:.2f} | "
+                  f"{q['window_fid_mean']:.2f} |" for name, q in quality.items()]
+    return "\n".join(lines) + "\n"

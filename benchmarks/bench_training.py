@@ -1,0 +1,165 @@
+"""Training overhead: the pipeline's GAN and student loops against bare loops of the same nets.
+
+- student: ``cgankd.train.trainer.fit`` (batching, augmentation, schedule, validation,
+  checkpoints, logging) against a bare loop: forward, CE, backward, SGD step on pre-sliced
+  batches of the same size;
+- GAN: ``cgankd.gan.train.train_cgan`` (DiffAugment, EMA, logging, checkpoints, sample sheet)
+  against a bare loop of n_dis hinge D steps and one G step per iteration, no augmentation.
+Reported as bare / pipeline time ratios (target >= 1 / 1.3 = 0.77) and written as JSON.
+
+    python benchmarks/bench_training.py [--device auto] [--steps 300] [--out FILE]
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cgankd.conventions import to_float
+from cgankd.device import pick_device
+from cgankd.gan.models import build_discriminator, build_generator
+from cgankd.gan.train import resolve_options, train_cgan
+from cgankd.h5io import Split
+from cgankd.kd.objective import DistillObjective
+from cgankd.nets import build_net
+from cgankd.train.recipe import checked_recipe
+from cgankd.train.tensorset import TensorSet
+from cgankd.train.trainer import fit
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: torch.device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def digits_like(n: int, resolution: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 255, (n, 1, resolution, resolution), dtype=np.uint8),
+            np.arange(n) % 10)
+
+
+def bench_student(device, steps, batch, resolution, net_kwargs, folder):
+    images, labels = digits_like(1200, resolution)
+    data = TensorSet(torch.from_numpy(images), torch.from_numpy(labels), torch.arange(1200))
+    recipe = checked_recipe({"steps": steps, "batch_size": batch, "eval_every": steps // 3,
+                             "checkpoint_every": steps // 2, "crop_pad": 2, "flip": False}, "b")
+
+    def pipeline():
+        torch.manual_seed(0)
+        net = build_net("cnn", 10, 1, **net_kwargs)
+        objective = DistillObjective("none", task="classification", student=net, teacher=None,
+                                     sample_input=torch.zeros(2, 1, resolution, resolution),
+                                     n_data=len(data))
+        fit(objective, net, data, data, recipe, task="classification", label_scale=None,
+            device=device, seed=0, checkpoint_path=folder / "ck.pt",
+            log_path=folder / "h.jsonl", fingerprint="b", progress=False)
+
+    def bare():
+        torch.manual_seed(0)
+        net = build_net("cnn", 10, 1, **net_kwargs).to(device)
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        x_all = to_float(data.images).to(device)
+        y_all = data.labels.to(device)
+        rows = torch.randint(0, len(data), (steps, batch), generator=torch.Generator()
+                             .manual_seed(0)).to(device)
+        for step in range(steps):
+            loss = F.cross_entropy(net(x_all[rows[step]]), y_all[rows[step]])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    bare()  # warm-up: allocator, kernels, lazy imports
+    return timed(bare, device), timed(pipeline, device)
+
+
+def bench_gan(device, iterations, resolution, options, folder):
+    images, labels = digits_like(200, resolution)
+    split = Split(images, labels, np.arange(len(labels)),
+                  {"task": "classification", "num_classes": 10})
+    opts = resolve_options({**options, "iterations": iterations, "sample_every": 0,
+                            "checkpoint_every": max(1, iterations // 2)}, "classification")
+
+    def pipeline():
+        train_cgan(split, opts, folder / "gan", device=str(device), seed=0, progress=False)
+
+    def bare():
+        torch.manual_seed(0)
+        common = {"resolution": resolution, "channels": 1, "condition": "class",
+                  "num_classes": 10, "dim_cond": 0, "attention_res": None}
+        G = build_generator("biggan", **common, dim_z=opts["dim_z"], ch=opts["g_ch"],
+                            mults=opts["g_mults"], dim_shared=opts["dim_shared"],
+                            hier=opts["hier"]).to(device)
+        D = build_discriminator("biggan", **common, ch=opts["d_ch"], mults=opts["d_mults"]
+                                ).to(device)
+        opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.0, 0.999))
+        opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.0, 0.999))
+        real_all = to_float(torch.from_numpy(images)).to(device)
+        y_all = torch.from_numpy(labels).to(device)
+        n = opts["batch_size"]
+        for _ in range(iterations):
+            for _ in range(opts["n_dis"]):
+                idx = torch.randint(0, len(y_all), (n,), device=device)
+                y = y_all[idx]
+                with torch.no_grad():
+                    fake = G(torch.randn(n, opts["dim_z"], device=device), y)
+                out = D(torch.cat([real_all[idx], fake]), torch.cat([y, y]))
+                loss = F.relu(1 - out[:n]).mean() + F.relu(1 + out[n:]).mean()
+                opt_d.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_d.step()
+            y = y_all[torch.randint(0, len(y_all), (n,), device=device)]
+            loss = -D(G(torch.randn(n, opts["dim_z"], device=device), y), y).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_g.step()
+
+    bare()
+    return timed(bare, device), timed(pipeline, device)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--gan-iterations", type=int, default=60)
+    parser.add_argument("--resolution", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    gan_options = {"g_mults": [2, 1], "d_mults": [1, 2, 2]}  # the digits default's GAN
+    with tempfile.TemporaryDirectory() as tmp:
+        s_bare, s_pipe = bench_student(device, args.steps, 64, args.resolution,
+                                       {"width": 4, "blocks": 3}, Path(tmp))
+        g_bare, g_pipe = bench_gan(device, args.gan_iterations, args.resolution, gan_options,
+                                   Path(tmp))
+    result = {"device": str(device), "torch": torch.__version__, "threads": args.threads,
+              "student_steps": args.steps, "student_bare_s": s_bare, "student_pipeline_s": s_pipe,
+              "student_bare_over_pipeline": s_bare / s_pipe,  # target >= 0.77
+              "gan_iterations": args.gan_iterations, "gan_bare_s": g_bare,
+              "gan_pipeline_s": g_pipe, "gan_bare_over_pipeline": g_bare / g_pipe}
+    for key in ("student_bare_over_pipeline", "gan_bare_over_pipeline"):
+        print(f"{key:>28}: {result[key]:.3f}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

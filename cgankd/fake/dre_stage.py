@@ -1,0 +1,168 @@
+"""The ``fit_dre`` stage (cDR-RS, METHOD.md section 3): extractor, then conditional DR model.
+
+1. A feature extractor is trained on the real training images (classification: ResNet-34
+   trunk + Linear(512 -> C*H*W) + classifier head, CE; regression: sparse autoencoder with a
+   regression head), selected on the validation split, then frozen.
+2. psi(h | label code) is fitted with the penalised softplus loss on real features against
+   features of fakes generated at the same labels.
+The output file holds both nets and everything needed to rebuild them and score samples.
+"""
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cgankd.conventions import LabelScale
+from cgankd.device import pick_device, seed_everything
+from cgankd.dre.fit import DEFAULTS as FIT_DEFAULTS
+from cgankd.dre.fit import fit_density_ratio
+from cgankd.dre.models import (CLASS_DR_HIDDEN, REGRESSION_DR_HIDDEN, ClassFeatureExtractor,
+                               ClassLabelCode, DRMLP, RegressionAutoencoder)
+from cgankd.fake.heads import ExtractorObjective, ScoredOutput, features
+from cgankd.fake.source import FakeSource
+from cgankd.h5io import atomic_path, read_split
+from cgankd.options import merge_options
+from cgankd.provenance import config_hash, volatile_provenance
+from cgankd.train.checkpoint import load_checkpoint, save_checkpoint
+from cgankd.train.recipe import checked_recipe
+from cgankd.train.tensorset import tensorset_from_split
+from cgankd.train.trainer import fit
+
+FORMAT = "cgankd.dre/1"
+
+DRE_DEFAULTS: dict[str, Any] = {
+    "extractor_width": 64,  # ResNet-34 trunk / autoencoder base width (published: 64)
+    "feat_shape": None,  # (C, H, W) of h; null = the images' own shape, as published
+    "extractor_recipe": {},  # trainer recipe overrides (cgankd/train/recipe.py)
+    "ae_sparsity": 1e-3,  # autoencoder: weight of mean(h), the sparsity term
+    "ae_reg_weight": 1.0,  # autoencoder: weight of the regression head's MSE
+    "dr_hidden": None,  # DR MLP widths; null = published (2048..128 classes, 1024..64 regression)
+    "dr_dropout": 0.5,
+    "batch_size": 256,  # real (and as many fake) samples per DR step
+    "fit": {},  # DR fit overrides (cgankd/dre/fit.py: epochs, lr, betas, lam, ...)
+}
+
+
+def checked_dre_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    opts = merge_options(DRE_DEFAULTS, options, "dre")
+    opts["fit"] = merge_options(FIT_DEFAULTS, opts["fit"], "dre.fit")
+    opts["extractor_recipe"] = checked_recipe(opts["extractor_recipe"], "dre.extractor_recipe")
+    return opts
+
+
+def build_extractor(task: str, in_channels: int, resolution: int, num_classes: int | None,
+                    feat_shape: tuple[int, int, int], width: int) -> torch.nn.Module:
+    if task == "classification":
+        return ClassFeatureExtractor(in_channels, num_classes, feat_shape, width=width)
+    return RegressionAutoencoder(in_channels, resolution, feat_shape, width=width)
+
+
+def build_dre_nets(meta: Mapping[str, Any]) -> tuple[torch.nn.Module, torch.nn.Module,
+                                                       torch.nn.Module | None]:
+    """(extractor, psi, class label code or None) as described by a fit_dre file's meta."""
+    extractor = build_extractor(**meta["extractor_kwargs"])
+    psi = DRMLP(**meta["dr_kwargs"])
+    code = ClassLabelCode(meta["num_classes"]) if meta["task"] == "classification" else None
+    return extractor, psi, code
+
+
+def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
+            out_model: str | Path, out_curves: str | Path, *, options: Mapping[str, Any] | None,
+            seed: int, device: str = "auto", source_hash: str = "",
+            progress: bool = True) -> dict[str, Any]:
+    opts = checked_dre_options(options)
+    dev = pick_device(device)
+    gen = seed_everything(seed)
+    train_split, val_split = read_split(train_h5), read_split(val_h5)
+    task = train_split.task
+    scale = LabelScale.from_attrs(train_split.attrs) if task == "regression" else None
+    train, val = tensorset_from_split(train_split, scale), tensorset_from_split(val_split, scale)
+    c, res = int(train_split.images.shape[1]), int(train_split.images.shape[-1])
+    feat_shape = tuple(opts["feat_shape"] or (c, res, res))
+    num_classes = int(train_split.attrs["num_classes"]) if task == "classification" else None
+
+    extractor_kwargs = {"task": task, "in_channels": c, "resolution": res,
+                        "num_classes": num_classes, "feat_shape": list(feat_shape),
+                        "width": int(opts["extractor_width"])}
+    extractor = build_extractor(**{**extractor_kwargs, "feat_shape": feat_shape})
+    objective = ExtractorObjective(extractor, task, opts["ae_sparsity"], opts["ae_reg_weight"])
+    stable = {"options": opts, "seed": seed, "data_hash": train_split.attrs.get("config_hash"),
+              "source_hash": source_hash}
+    out_model = Path(out_model)
+    result = fit(objective, ScoredOutput(extractor, task), train, val, opts["extractor_recipe"],
+                 task=task, label_scale=scale, device=dev, seed=seed,
+                 checkpoint_path=out_model.with_suffix(".resume.pt"),
+                 log_path=out_model.with_name("extractor_history.jsonl"),
+                 fingerprint=config_hash(stable), desc="dre extractor", progress=progress)
+    extractor.load_state_dict(_strip(result.best_state))
+    extractor.to(dev).eval().requires_grad_(False)
+
+    source = FakeSource(generator_path, dev)
+    code_dim = num_classes if task == "classification" else source.label_code_dim
+    hidden = tuple(opts["dr_hidden"] or (CLASS_DR_HIDDEN if task == "classification"
+                                         else REGRESSION_DR_HIDDEN))
+    dr_kwargs = {"in_dim": int(torch.tensor(feat_shape).prod()), "label_code_dim": code_dim,
+                 "hidden": list(hidden), "dropout": float(opts["dr_dropout"])}
+    psi = DRMLP(**{**dr_kwargs, "hidden": hidden}).to(dev)
+    label_code = ClassLabelCode(num_classes).to(dev) if task == "classification" \
+        else source.label_code
+
+    with torch.no_grad():  # the extractor is frozen and deterministic: embed real data once
+        h_real = torch.cat([features(extractor, train.batch(rows.to(train.images.device))[0]
+                                     .to(dev)) for rows in torch.arange(len(train)).split(512)])
+    labels = train.labels.to(dev)
+    batch = int(opts["batch_size"])
+
+    def real_batches():
+        perm = torch.randperm(len(labels), generator=gen).to(dev)
+        return [(h_real[rows], labels[rows]) for rows in perm.split(batch)]
+
+    def fake_batch(y: torch.Tensor):
+        with torch.no_grad():
+            h = features(extractor, source.images(y, gen))
+        return h, y
+
+    curves = fit_density_ratio(psi, real_batches, fake_batch, label_code=label_code,
+                               train_label_code=task == "classification",
+                               options=opts["fit"], where="dre.fit")
+    meta = {"format": FORMAT, "task": task, "num_classes": num_classes,
+            "extractor_kwargs": extractor_kwargs, "dr_kwargs": dr_kwargs,
+            "extractor": {k: v.cpu() for k, v in extractor.state_dict().items()},
+            "dr": {k: v.cpu() for k, v in psi.state_dict().items()},
+            "label_code": ({k: v.cpu() for k, v in label_code.state_dict().items()}
+                           if task == "classification" else None),
+            "extractor_val": result.best_val, "config_hash": config_hash(stable),
+            "options": opts, "seed": seed, "provenance": volatile_provenance()}
+    if scale is not None:
+        meta.update(scale.as_dict())
+    save_checkpoint(meta, out_model)
+    with atomic_path(out_curves) as tmp:
+        tmp.write_text(json.dumps({"extractor_val": result.best_val,
+                                   "extractor_history": result.history, "dr": curves},
+                                  indent=1))
+    return {"extractor_val": result.best_val, "dr_final": curves[-1]}
+
+
+def _strip(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """State of ScoredOutput(extractor) (the trainer's best-on-val copy) -> extractor keys."""
+    return {k.removeprefix("model."): v for k, v in state.items()}
+
+
+def load_dre(path: str | Path, device: torch.device):
+    """(extractor, psi, label code or None, meta) from a fit_dre file, frozen, on ``device``."""
+    meta = load_checkpoint(path, "cpu")
+    kwargs = dict(meta["extractor_kwargs"], feat_shape=tuple(meta["extractor_kwargs"]["feat_shape"]))
+    extractor = build_extractor(**kwargs)
+    extractor.load_state_dict(meta["extractor"])
+    psi = DRMLP(**dict(meta["dr_kwargs"], hidden=tuple(meta["dr_kwargs"]["hidden"])))
+    psi.load_state_dict(meta["dr"])
+    code = None
+    if meta["task"] == "classification":
+        code = ClassLabelCode(meta["num_classes"])
+        code.load_state_dict(meta["label_code"])
+        code = code.to(device).eval().requires_grad_(False)
+    return (extractor.to(device).eval().requires_grad_(False),
+            psi.to(device).eval().requires_grad_(False), code, meta)

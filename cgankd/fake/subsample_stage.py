@@ -1,0 +1,137 @@
+"""The ``subsample`` stage (METHOD.md section 4): a pool of generated samples per class/label.
+
+``method: cdrrs`` keeps each proposal with probability psi / M (density-ratio rejection
+sampling, M the running max of psi after a burn-in). ``method: none`` is the unprocessed
+ablation: the same loop with psi = 1, so every proposal is kept and the file has the same
+layout. Accepted samples stream to HDF5 batch by batch; memory does not grow with the count.
+Regression samples are drawn on a grid of target labels; with ``label_window`` each proposal
+is generated at y' ~ U[y - zeta, y + zeta] and kept only if the autoencoder's predicted label
+falls inside that window (zeta = zeta_mult * kappa_base, the CcGAN's vicinity width).
+"""
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from cgankd.conventions import to_uint8
+from cgankd.device import pick_device, seed_everything
+from cgankd.errors import CgankdInputError
+from cgankd.fake.dre_stage import load_dre
+from cgankd.fake.source import FakeSource
+from cgankd.h5io import StreamingH5Writer, atomic_path
+from cgankd.options import merge_options
+from cgankd.provenance import config_hash, volatile_provenance
+from cgankd.sampling import in_window, rejection_sample, window_labels
+
+SUBSAMPLE_DEFAULTS: dict[str, Any] = {
+    "method": "cdrrs",  # cdrrs: density-ratio rejection sampling; none: plain generation
+    "per_class": 200,  # classification: samples kept per class (the filter's pool)
+    "label_grid": 50,  # regression: target labels, evenly spaced over the label range
+    "per_label": 20,  # regression: samples kept per target label
+    "n_burnin": 1000,  # proposals per class/label that only set M (published: 5000)
+    "batch_size": 500,  # proposals per batch (published: 600)
+    "max_batches": 500,  # per class/label: fail clearly instead of looping forever
+    "label_window": True,  # regression: the zeta-window label-consistency check (cDR-RS)
+    "zeta_mult": 6.0,  # zeta = zeta_mult * kappa_base (published: 6)
+}
+
+
+def checked_subsample_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    opts = merge_options(SUBSAMPLE_DEFAULTS, options, "subsample")
+    if opts["method"] not in ("cdrrs", "none"):
+        raise CgankdInputError(f"subsample.method: {opts['method']!r} is not cdrrs or none")
+    return opts
+
+
+def _targets(source: FakeSource, opts: Mapping[str, Any]) -> tuple[torch.Tensor, int]:
+    """(target labels, samples per target): class ids, or the regression grid in [0, 1]."""
+    if source.task == "classification":
+        return torch.arange(source.num_classes), int(opts["per_class"])
+    n = int(opts["label_grid"])
+    return (torch.arange(n, dtype=torch.float32) + 0.5) / n, int(opts["per_label"])
+
+
+def subsample(generator_path: str | Path, dre_path: str | Path | None, out_h5: str | Path,
+              out_stats: str | Path, *, options: Mapping[str, Any] | None, seed: int,
+              device: str = "auto", source_hash: str = "", progress: bool = True
+              ) -> dict[str, Any]:
+    opts = checked_subsample_options(options)
+    dev = pick_device(device)
+    gen = seed_everything(seed)
+    source = FakeSource(generator_path, dev)
+    task, scale = source.task, source.label_scale
+    use_dre = opts["method"] == "cdrrs"
+    if use_dre and dre_path is None:
+        raise CgankdInputError("subsample.method: cdrrs needs the fit_dre model")
+    extractor = psi = class_code = None  # stay None for method none: nothing is scored
+    if use_dre:
+        extractor, psi, class_code, _ = load_dre(dre_path, dev)
+    window = task == "regression" and use_dre and bool(opts["label_window"])
+    zeta = float(opts["zeta_mult"]) * float(source.meta.get("kappa_base", 0.0)) if window else 0.0
+    if window and zeta <= 0:
+        raise CgankdInputError("subsample.label_window: the generator records no kappa_base")
+
+    def code_of(labels: torch.Tensor) -> torch.Tensor:
+        return class_code(labels.long()) if task == "classification" \
+            else source.label_code(labels)
+
+    targets, quota = _targets(source, opts)
+    c, res = source.channels, source.resolution
+    attrs = {"task": task, "method": opts["method"], "options": opts, "seed": seed,
+             "source_hash": source_hash,
+             "config_hash": config_hash({"options": opts, "seed": seed})}
+    attrs.update({"num_classes": source.num_classes} if task == "classification"
+                 else {**scale.as_dict(), "zeta": zeta})
+    specs = {"images": ((c, res, res), np.uint8),
+             "labels": ((), np.int64 if task == "classification" else np.float32),
+             "target": ((), np.int64 if task == "classification" else np.float32),
+             "density_ratio": ((), np.float32), "index": ((), np.int64)}
+    stats = []
+    with StreamingH5Writer(out_h5, specs, attrs, volatile_provenance()) as writer:
+        for target in tqdm(targets, desc=f"subsample ({opts['method']})", disable=not progress,
+                           mininterval=5):
+            def propose(n: int, target=target):
+                """n proposals at ``target`` with their psi, scored once and carried along."""
+                labels = (window_labels(float(target), zeta, n, gen) if window
+                          else target.repeat(n)).to(dev)
+                x = source.images(labels, gen)
+                if not use_dre:
+                    return x, labels, torch.ones(n, device=dev)
+                with torch.no_grad():
+                    out = extractor(x)
+                    r = psi(out[1], code_of(labels))
+                    if window:  # the autoencoder's label must agree with the window
+                        r = r * in_window(out[2].clamp(0, 1), float(target), zeta).float()
+                return x, labels, r
+
+            def sink(batch, target=target):
+                x, labels, r = batch
+                raw = labels.cpu().numpy() if task == "classification" \
+                    else scale.denormalise(labels.cpu().numpy())
+                tgt = target.item() if task == "classification" \
+                    else float(scale.denormalise(target.item()))
+                writer.append(images=to_uint8(x).cpu().numpy(), labels=raw,
+                              target=np.full(len(labels), tgt),
+                              density_ratio=(r if use_dre else torch.full_like(r, float("nan")))
+                              .cpu().numpy(),
+                              index=np.arange(writer.rows, writer.rows + len(labels)))
+
+            name = f"class {int(target)}" if task == "classification" \
+                else f"label {float(scale.denormalise(target.item())):.4g}"
+            result = rejection_sample(propose, lambda batch: batch[2], quota, batch_size=int(opts["batch_size"]),
+                                      n_burnin=int(opts["n_burnin"]) if use_dre else 1,
+                                      max_batches=int(opts["max_batches"]), generator=gen,
+                                      name=name, sink=sink)
+            stats.append({**result.stats, "target": name})
+        writer.attrs["acceptance"] = stats
+    summary = {"method": opts["method"], "rows": sum(s["accepted"] for s in stats),
+               "acceptance_rate_mean": float(np.mean([s["acceptance_rate"] for s in stats])),
+               "per_target": stats}
+    with atomic_path(out_stats) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1))
+    return summary

@@ -1,0 +1,162 @@
+rule train_cgan:
+    input:
+        train=data_outputs()["train"],
+    output:
+        generator=f"{RESULTS}/cgan/generator.pt",
+        log=f"{RESULTS}/cgan/log.jsonl",
+        grid=report(
+            f"{RESULTS}/cgan/samples.png",
+            caption="../report/cgan_grid.rst",
+            category="Generated samples",
+        ),
+    params:
+        options=config["gan"]["options"],
+        seed=config["gan"]["seed"],
+        device=config["device"],
+        source_hash=stage_source_hash("gan"),
+    log:
+        log_path("train_cgan"),
+    benchmark:
+        benchmark_path("train_cgan")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=1440,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/train_cgan.py"
+
+
+rule fit_dre:
+    input:
+        train=data_outputs()["train"],
+        val=data_outputs()["val"],
+        generator=rules.train_cgan.output.generator,
+    output:
+        model=f"{RESULTS}/dre/dre.pt",
+        curves=f"{RESULTS}/dre/curves.json",
+    params:
+        options=config["dre"]["options"],
+        seed=config["dre"]["seed"],
+        device=config["device"],
+        source_hash=stage_source_hash("fake"),
+    log:
+        log_path("fit_dre"),
+    benchmark:
+        benchmark_path("fit_dre")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/fit_dre.py"
+
+
+rule subsample:
+    input:
+        unpack(subsample_inputs),
+    output:
+        pool=f"{RESULTS}/fake/pool_{{sampler}}.h5",
+        stats=f"{RESULTS}/fake/pool_{{sampler}}_acceptance.json",
+    params:
+        options=lambda w: {**config["subsample"]["options"], "method": w.sampler},
+        seed=config["subsample"]["seed"],
+        device=config["device"],
+        source_hash=stage_source_hash("fake"),
+    log:
+        log_path("subsample_{sampler}"),
+    benchmark:
+        benchmark_path("subsample_{sampler}")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/subsample.py"
+
+
+rule filter_relabel:
+    input:
+        pool=lambda w: f"{RESULTS}/fake/pool_{RUNGS[w.fakes]['sampler']}.h5",
+        teacher=f"{RESULTS}/teacher/model.pt",
+    output:
+        fakes=f"{RESULTS}/fake/{{fakes}}.h5",
+    params:
+        options=lambda w: rung_filter_options(w.fakes),
+        fake_count=config["fake"]["count"],
+        seed=config["filter"]["seed"],
+        device=config["device"],
+        source_hash=stage_source_hash("fake"),
+    log:
+        log_path("filter_relabel_{fakes}"),
+    benchmark:
+        benchmark_path("filter_relabel_{fakes}")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/filter_relabel.py"
+
+
+rule train_metric_net:
+    input:
+        train=data_outputs()["train"],
+        val=data_outputs()["val"],
+    output:
+        model=f"{RESULTS}/quality/metric_net.pt",
+        history=f"{RESULTS}/quality/metric_net_history.jsonl",
+    params:
+        net=net_spec(config["quality"]),
+        recipe=config["quality"]["recipe"],
+        seed=config["quality"]["seed"],
+        device=config["device"],
+        source_hash=stage_source_hash("train"),
+    log:
+        log_path("train_metric_net"),
+    benchmark:
+        benchmark_path("train_metric_net")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/train_metric_net.py"
+
+
+rule fake_quality:
+    input:
+        metric_net=rules.train_metric_net.output.model,
+        real=data_outputs()["test"],
+        fakes=f"{RESULTS}/fake/{{fakes}}.h5",
+    output:
+        quality=f"{RESULTS}/quality/{{fakes}}.json",
+    params:
+        device=config["device"],
+        source_hash=stage_source_hash("metrics"),
+    log:
+        log_path("fake_quality_{fakes}"),
+    benchmark:
+        benchmark_path("fake_quality_{fakes}")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/fake_quality.py"

@@ -1,0 +1,166 @@
+"""fit_dre, subsample, filter_relabel and fake_quality on a tiny, fast problem.
+
+A real (tiny) generator is trained for a few iterations on 8-px synthetic images; the stages
+must then produce files with the documented layout, counts and label semantics.
+"""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from cgankd.errors import CgankdInputError
+from cgankd.fake.dre_stage import fit_dre, load_dre
+from cgankd.fake.filter_stage import filter_relabel
+from cgankd.fake.subsample_stage import subsample
+from cgankd.gan.train import train_cgan
+from cgankd.h5io import Split, read_split, write_split
+from cgankd.metrics import write_quality
+from cgankd.train.stages import train_model
+
+K = 3
+GAN = {"iterations": 6, "batch_size": 16, "g_ch": 8, "d_ch": 8, "dim_z": 8, "dim_shared": 8,
+       "checkpoint_every": 3, "sample_every": 0, "ema_start": 2}
+DRE = {"extractor_width": 4, "dr_hidden": [16, 16, 8, 8, 8], "batch_size": 32,
+       "extractor_recipe": {"steps": 6, "eval_every": 3, "batch_size": 16, "crop_pad": 0,
+                            "flip": False},
+       "fit": {"epochs": 2}}
+SUB = {"per_class": 12, "label_grid": 4, "per_label": 9, "n_burnin": 20, "batch_size": 16,
+       "label_window": False}
+
+
+def _splits(folder, task):
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name, n in (("train", 48), ("val", 24), ("test", 24)):
+        images = rng.integers(0, 80, (n, 1, 8, 8), dtype=np.uint8)
+        if task == "classification":
+            labels = np.arange(n) % K
+            for k in range(K):  # a class-specific bright row: something to learn
+                images[labels == k, :, 2 * k + 1, :] = 240
+            attrs = {"task": task, "num_classes": K, "class_names": list("abc")}
+        else:
+            labels = np.repeat(np.linspace(5, 85, 8), n // 8).astype(np.float32)
+            attrs = {"task": task, "label_min": 0.0, "label_max": 90.0, "label_unit": "deg"}
+        paths[name] = folder / f"{name}.h5"
+        write_split(paths[name], Split(images, labels, np.arange(n), attrs))
+    return paths
+
+
+@pytest.fixture(scope="module", params=["classification", "regression"])
+def trained(request, tmp_path_factory):
+    """Splits, a teacher, a generator and a DR model for one task."""
+    task = request.param
+    folder = tmp_path_factory.mktemp(task)
+    paths = _splits(folder, task)
+    train_cgan(read_split(paths["train"]), GAN, folder / "cgan", seed=0, progress=False)
+    train_model(role="teacher", train_h5=paths["train"], val_h5=paths["val"],
+                out_model=folder / "teacher.pt", out_log=folder / "teacher.jsonl",
+                net_cfg={"net": "cnn", "kwargs": {"width": 4, "blocks": 2}},
+                recipe={"steps": 20, "batch_size": 16, "eval_every": 10, "crop_pad": 0,
+                        "flip": False}, seed=0, progress=False)
+    fit_dre(paths["train"], paths["val"], folder / "cgan" / "generator.pt", folder / "dre.pt",
+            folder / "curves.json", options=DRE, seed=0, progress=False)
+    return task, folder, paths
+
+
+def _read(path):
+    with h5py.File(path, "r") as f:
+        return {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
+
+
+def test_fit_dre_writes_curves_and_a_loadable_model(trained):
+    task, folder, _ = trained
+    curves = json.loads((folder / "curves.json").read_text())
+    assert len(curves["dr"]) == 2 and "extractor_val" in curves
+    extractor, psi, code, meta = load_dre(folder / "dre.pt", "cpu")
+    assert meta["task"] == task and (code is not None) == (task == "classification")
+
+
+@pytest.mark.parametrize("method", ["none", "cdrrs"])
+def test_subsample_layout_counts_and_determinism(trained, method):
+    task, folder, _ = trained
+    out = [folder / f"pool_{method}_{i}.h5" for i in (0, 1)]
+    for path in out:
+        subsample(folder / "cgan" / "generator.pt", folder / "dre.pt", path,
+                  path.with_suffix(".json"), options={**SUB, "method": method}, seed=3,
+                  progress=False)
+    a, b = _read(out[0]), _read(out[1])
+    for key in a:  # same seed, same content
+        np.testing.assert_array_equal(a[key], b[key])
+    assert a["images"].dtype == np.uint8 and a["images"].shape[1:] == (1, 8, 8)
+    if task == "classification":
+        assert np.bincount(a["labels"], minlength=K).tolist() == [SUB["per_class"]] * K
+        assert (a["labels"] == a["target"]).all()
+    else:
+        assert len(a["labels"]) == SUB["label_grid"] * SUB["per_label"]
+        assert len(np.unique(a["target"])) == SUB["label_grid"]
+        assert 0 <= a["labels"].min() and a["labels"].max() <= 90  # raw units
+    stats = json.loads(out[0].with_suffix(".json").read_text())
+    if method == "none":
+        assert np.isnan(a["density_ratio"]).all() and stats["acceptance_rate_mean"] == 1.0
+    else:
+        assert (a["density_ratio"] >= 0).all()
+        assert all(0 < s["acceptance_rate"] <= 1 for s in stats["per_target"])
+
+
+@pytest.fixture(scope="module")
+def pool(trained):
+    task, folder, _ = trained
+    path = folder / "pool.h5"
+    subsample(folder / "cgan" / "generator.pt", folder / "dre.pt", path,
+              path.with_suffix(".json"), options={**SUB, "method": "cdrrs"}, seed=0,
+              progress=False)
+    return path
+
+
+def test_filter_modes_write_exactly_count_with_the_right_labels(trained, pool):
+    task, folder, _ = trained
+    teacher = folder / "teacher.pt"
+    modes = ["none", "global"] + (["per_class"] if task == "classification" else [])
+    for mode in modes:
+        for relabel in (False, True):
+            out = folder / f"f_{mode}_{relabel}.h5"
+            summary = filter_relabel(pool, teacher, out, count=12, seed=0,
+                                     options={"mode": mode, "relabel": relabel, "rho": 0.8,
+                                              "burnin": 10})
+            got = _read(out)
+            assert len(got["labels"]) == 12 == summary["count"]
+            if relabel:
+                np.testing.assert_array_equal(got["labels"], got["teacher_label"])
+            else:
+                np.testing.assert_array_equal(got["labels"], got["label_original"])
+            if mode != "none":  # everything kept lies below the cutoff(s)
+                assert (got["teacher_loss"] < max(summary["cutoffs"])).all()
+            if task == "classification" and mode in ("none", "per_class"):
+                assert np.bincount(got["label_original"], minlength=K).tolist() == [4, 4, 4]
+
+
+def test_per_class_filter_drops_the_highest_losses(trained, pool):
+    task, folder, _ = trained
+    if task != "classification":
+        pytest.skip("per-class filtering is for classification")
+    out = folder / "f_drop.h5"
+    summary = filter_relabel(pool, folder / "teacher.pt", out, count=3, seed=0,
+                             options={"mode": "per_class", "rho": 0.5, "burnin": 12})
+    kept = _read(out)
+    for k, cutoff in enumerate(summary["cutoffs"]):
+        assert (kept["teacher_loss"][kept["label_original"] == k] < cutoff).all()
+
+
+def test_filter_fails_clearly_when_the_pool_is_too_small(trained, pool):
+    _, folder, _ = trained
+    with pytest.raises(CgankdInputError, match="fewer than"):
+        filter_relabel(pool, folder / "teacher.pt", folder / "f_big.h5", count=10_000, seed=0,
+                       options={"mode": "none"})
+    assert not (folder / "f_big.h5").exists()
+
+
+def test_quality_of_a_fake_set(trained, pool):
+    task, folder, paths = trained
+    out = folder / "fakes.h5"
+    filter_relabel(pool, folder / "teacher.pt", out, count=12, seed=0, options={"mode": "none"})
+    q = write_quality(folder / "q.json", folder / "teacher.pt", paths["test"], out)
+    assert q["fid"] >= 0 and json.loads((folder / "q.json").read_text())["fid"] == q["fid"]
+    assert ("label_agreement" in q) == (task == "classification")

@@ -1,0 +1,9 @@
+"""Snakemake adapter: the fake_quality rule -> cgankd.metrics.write_quality."""
+
+from cgankd.jobs import stage_job
+from cgankd.metrics import write_quality
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with stage_job(sm.log[0], sm.threads):
+    write_quality(sm.output.quality, sm.input.metric_net, sm.input.real, sm.input.fakes,
+                  device=sm.params.device)
