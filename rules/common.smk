@@ -125,7 +125,9 @@ def student_variants():
 
 
 def used_rungs():
-    return sorted({fakes for fakes, _ in student_variants() if fakes != REAL})
+    """The ladder rungs some student trains on, in ladder order."""
+    used = {fakes for fakes, _ in student_variants()}
+    return [rung for rung in RUNGS if rung in used]
 
 
 def student_dirs():
