@@ -162,6 +162,17 @@ def test_sagan_has_attention_and_biggan_shares_its_class_embedding():
     assert build_generator("biggan", dim_z=8, ch=2, dim_shared=16, **kw).shared is not None
 
 
+@pytest.mark.parametrize("condition", ["class", "vector"])
+def test_hierarchical_z_reaches_every_block(condition):
+    G = build_generator("biggan", resolution=32, channels=3, dim_z=20, ch=2, dim_shared=8,
+                        hier=True, condition=condition, **CONDITIONS[condition])
+    assert G.z_chunks == [5, 5, 5, 5]
+    assert G(torch.randn(2, 20), _cond(condition, 2)).shape == (2, 3, 32, 32)
+    with pytest.raises(CgankdInputError, match="hier"):
+        build_generator("biggan", resolution=32, channels=3, dim_z=20, ch=2, hier=True,
+                        condition="scalar")
+
+
 def test_bad_resolution_and_mults_fail_clearly():
     with pytest.raises(CgankdInputError, match="power of two"):
         build_generator("biggan", resolution=24, channels=1, dim_z=8, ch=2, num_classes=3)

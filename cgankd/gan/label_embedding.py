@@ -22,7 +22,7 @@ from cgankd.options import merge_options
 DIM_EMBED = 128  # size of h, as CcGAN uses
 
 ILI_DEFAULTS: dict[str, Any] = {
-    "ili_width": 0.25,  # regressor width as a fraction of ResNet-34's (64..512 channels); 1.0 = published
+    "ili_width": 0.25,  # regressor width, fraction of ResNet-34's 64..512 channels (1.0: published)
     "ili_blocks": [3, 4, 6, 3],  # residual blocks per stage: ResNet-34's
     "ili_regressor_epochs": 20,  # epochs of the x -> y regressor (CcGAN: 200)
     "ili_y2h_epochs": 50,  # epochs of y2h over the training labels (CcGAN: 500)

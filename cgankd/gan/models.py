@@ -147,8 +147,8 @@ class ResNetGenerator(nn.Module):
         self.z_chunks = [dim_z]
         if hier:
             if "cond_dim" not in cbn:
-                raise CgankdInputError("hierarchical z needs vector-conditioned BN (biggan with "
-                                       "dim_shared > 0, or label_input ili)")
+                raise CgankdInputError("hier: true needs vector-conditioned BN (biggan with "
+                                       "dim_shared > 0, or label_input ili); set hier: false")
             chunk = dim_z // (n_blocks + 1)
             if chunk < 1:
                 raise CgankdInputError(f"dim_z {dim_z} is too small to split over "

@@ -47,18 +47,19 @@ DEFAULTS: dict[str, Any] = {
     "backbone": "auto",  # GANS key; "auto": biggan for classification, sngan for regression
     "g_ch": 16,  # generator base width; block widths are g_ch * g_mults
     "d_ch": 16,  # discriminator base width
-    "g_mults": None,  # G width multipliers per upsampling block, 4x4 bottom first; null: per-resolution default
-    "d_mults": None,  # D width multipliers per block, image side first; null: per-resolution default
+    # Width multipliers (null: models.DEFAULT_G_MULTS / DEFAULT_D_MULTS for the resolution):
+    "g_mults": None,  # G: one per upsampling block, 4x4 bottom first
+    "d_mults": None,  # D: one per block, image side first
     "dim_z": 64,  # latent size
     "dim_shared": 32,  # biggan's shared class embedding feeding every CBN; 0: per-layer embeddings
-    "hier": True,  # biggan: split z over the blocks' CBNs (BigGAN's hierarchical z); needs dim_shared > 0 or ili
-    "attention_res": None,  # feature-map size of the self-attention block; null: none (sagan: resolution/2)
+    "hier": True,  # biggan: z split over the blocks' CBNs (hierarchical z); not used by nli
+    "attention_res": None,  # map size of the self-attention block; null: none (sagan: res / 2)
     "iterations": 2000,  # G steps (digits: judge agreement ~97-100 % from 1500 on)
     "batch_size": 64,  # images per D step (real) and per G step (fake)
     "n_dis": 2,  # D steps per G step
     "loss": "hinge",  # GAN_LOSSES key: hinge | vanilla (published CcGAN-SNGAN: vanilla)
     "lr_g": 1e-4,  # Adam learning rate of G (BigGAN CIFAR: 2e-4)
-    "lr_d": 4e-4,  # Adam learning rate of D (BigGAN CIFAR: 2e-4); TTUR 1:4 gave digits more varied samples
+    "lr_d": 4e-4,  # Adam learning rate of D (BigGAN: 2e-4); 1:4 made digits more varied
     "betas": [0.0, 0.999],  # Adam betas of both, as BigGAN uses
     "ema_decay": 0.999,  # EMA generator: ema = decay * ema + (1 - decay) * G
     "ema_start": 1000,  # before this iteration the EMA generator just copies G
@@ -66,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_every": 500,  # iterations between checkpoints (plus one at the end)
     "sample_every": 1000,  # iterations between sample sheets in samples/ (0: only the final one)
     # Regression (CcGAN) only:
-    "label_input": "nli",  # nli: scalar label into G's first dense layer and D's projection; ili: y2h embedding
+    "label_input": "nli",  # nli: scalar label (G's first dense layer, D projection); ili: y2h(y)
     "vicinity": "hard",  # hard (HVDL, window kappa) | soft (SVDL, weights exp(-nu d^2))
     "m_kappa": 2.0,  # kappa_base = m_kappa * largest gap between distinct normalised labels
     "sigma": None,  # std of the target-label noise; null: rule of thumb 1.06 std(y) N^(-1/5)
