@@ -11,8 +11,6 @@ Reported as ratios (bound / stage: 1.0 means no overhead; target >= 0.7) and wri
     python benchmarks/bench_sampling.py [--device auto] [--per-class 500] [--out FILE]
 """
 
-import argparse
-import json
 import resource
 import sys
 import tempfile
@@ -21,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import parser, report, setup, sync
 
-from cgankd.device import pick_device
 from cgankd.fake.dre_stage import fit_dre, load_dre
 from cgankd.fake.source import FakeSource
 from cgankd.fake.subsample_stage import subsample
@@ -49,11 +47,6 @@ def make_models(folder: Path, resolution: int, device: str) -> tuple[Path, Path]
                      "extractor_recipe": {"steps": 20, "crop_pad": 0, "flip": False},
                      "fit": {"epochs": 5}})
     return folder / "cgan" / "generator.pt", folder / "dre.pt"
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def time_bound(generator: Path, dre: Path, proposals: int, batch: int,
@@ -108,17 +101,12 @@ def time_naive(generator: Path, dre: Path, per_class: int, batch: int, n_burnin:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--per-class", type=int, default=500)
-    parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--burnin", type=int, default=1000)
-    parser.add_argument("--resolution", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    cli = parser(__doc__.splitlines()[0])
+    cli.add_argument("--per-class", type=int, default=500)
+    cli.add_argument("--batch", type=int, default=500)
+    cli.add_argument("--burnin", type=int, default=1000)
+    args = cli.parse_args()
+    device = setup(args)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         generator, dre = make_models(folder, args.resolution, str(device))
@@ -147,13 +135,8 @@ def main() -> int:
         "stage_speedup_over_naive": naive_s / stage_s,  # target >= 3
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    for key in ("accepted_per_second", "bound_over_stage", "stage_speedup_over_naive",
-                "acceptance_rate_mean", "peak_rss_mb"):
-        print(f"{key:>28}: {result[key]:.3f}")
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    report(result, ("accepted_per_second", "bound_over_stage", "stage_speedup_over_naive",
+                    "acceptance_rate_mean", "peak_rss_mb"), args.out)
     return 0
 
 

@@ -10,19 +10,16 @@ Reported as bare / pipeline time ratios (target >= 1 / 1.3 = 0.77) and written a
     python benchmarks/bench_training.py [--device auto] [--steps 300] [--out FILE]
 """
 
-import argparse
-import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import parser, report, setup, timed
 
 from cgankd.conventions import to_float
-from cgankd.device import pick_device
 from cgankd.gan.models import build_discriminator, build_generator
 from cgankd.gan.train import resolve_options, train_cgan
 from cgankd.h5io import Split
@@ -31,19 +28,6 @@ from cgankd.nets import build_net
 from cgankd.train.recipe import checked_recipe
 from cgankd.train.tensorset import TensorSet
 from cgankd.train.trainer import fit
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device: torch.device) -> float:
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - start
 
 
 def digits_like(n: int, resolution: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -132,17 +116,12 @@ def bench_gan(device, iterations, resolution, options, folder):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--gan-iterations", type=int, default=60)
-    parser.add_argument("--resolution", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    gan_options = {"g_mults": [2, 1], "d_mults": [1, 2, 2]}  # the digits default's GAN
+    cli = parser(__doc__.splitlines()[0])
+    cli.add_argument("--steps", type=int, default=300)
+    cli.add_argument("--gan-iterations", type=int, default=60)
+    args = cli.parse_args()
+    device = setup(args)
+    gan_options = {}  # the GAN's own 16-px defaults, as the digits default uses them
     with tempfile.TemporaryDirectory() as tmp:
         s_bare, s_pipe = bench_student(device, args.steps, 64, args.resolution,
                                        {"width": 4, "blocks": 3}, Path(tmp))
@@ -153,11 +132,7 @@ def main() -> int:
               "student_bare_over_pipeline": s_bare / s_pipe,  # target >= 0.77
               "gan_iterations": args.gan_iterations, "gan_bare_s": g_bare,
               "gan_pipeline_s": g_pipe, "gan_bare_over_pipeline": g_bare / g_pipe}
-    for key in ("student_bare_over_pipeline", "gan_bare_over_pipeline"):
-        print(f"{key:>28}: {result[key]:.3f}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1))
+    report(result, ("student_bare_over_pipeline", "gan_bare_over_pipeline"), args.out)
     return 0
 
 

@@ -118,6 +118,7 @@ rule train_metric_net:
         model=f"{RESULTS}/quality/metric_net.pt",
         history=f"{RESULTS}/quality/metric_net_history.jsonl",
     params:
+        role="metric",
         net=net_spec(config["quality"]),
         recipe=config["quality"]["recipe"],
         seed=config["quality"]["seed"],
@@ -135,7 +136,7 @@ rule train_metric_net:
     conda:
         "../envs/cgankd.yaml"
     script:
-        "../workflow_scripts/train_metric_net.py"
+        "../workflow_scripts/train_model.py"
 
 
 rule fake_quality:

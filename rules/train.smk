@@ -6,6 +6,7 @@ rule train_teacher:
         model=f"{RESULTS}/teacher/model.pt",
         history=f"{RESULTS}/teacher/train_history.jsonl",
     params:
+        role="teacher",
         net=net_spec(config["teacher"]),
         recipe=config["teacher"]["recipe"],
         seed=config["teacher"]["seed"],
@@ -23,7 +24,7 @@ rule train_teacher:
     conda:
         "../envs/cgankd.yaml"
     script:
-        "../workflow_scripts/train_teacher.py"
+        "../workflow_scripts/train_model.py"
 
 
 rule train_student:

@@ -1,11 +1,11 @@
-"""Snakemake adapter: the train_teacher rule -> cgankd.train.stages.train_model."""
+"""Snakemake adapter: train_teacher / train_metric_net -> cgankd.train.stages.train_model."""
 
 from cgankd.jobs import stage_job
 from cgankd.train.stages import train_model
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    train_model(role="teacher", train_h5=sm.input.train, val_h5=sm.input.val,
+    train_model(role=sm.params.role, train_h5=sm.input.train, val_h5=sm.input.val,
                 out_model=sm.output.model, out_log=sm.output.history, net_cfg=sm.params.net,
                 recipe=sm.params.recipe, seed=sm.params.seed, device=sm.params.device,
                 source_hash=sm.params.source_hash)
