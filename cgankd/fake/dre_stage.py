@@ -60,15 +60,6 @@ def build_extractor(task: str, in_channels: int, resolution: int, num_classes: i
     return RegressionAutoencoder(in_channels, resolution, feat_shape, width=width)
 
 
-def build_dre_nets(meta: Mapping[str, Any]) -> tuple[torch.nn.Module, torch.nn.Module,
-                                                       torch.nn.Module | None]:
-    """(extractor, psi, class label code or None) as described by a fit_dre file's meta."""
-    extractor = build_extractor(**meta["extractor_kwargs"])
-    psi = DRMLP(**meta["dr_kwargs"])
-    code = ClassLabelCode(meta["num_classes"]) if meta["task"] == "classification" else None
-    return extractor, psi, code
-
-
 def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
             out_model: str | Path, out_curves: str | Path, *, options: Mapping[str, Any] | None,
             seed: int, device: str = "auto", source_hash: str = "",

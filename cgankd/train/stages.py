@@ -41,7 +41,7 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
     the results table know what each file is without parsing paths. ``init_model`` starts from
     another model file's weights (v3 fine-tunes the no-KD student); it must be the same net.
     """
-    where = "teacher" if role == "teacher" else "students"
+    where = {"teacher": "teacher", "student": "students", "metric": "quality"}[role]  # config
     recipe = checked_recipe(recipe, f"{where}.recipe")
     net_name, net_kwargs = _net_spec(net_cfg, f"{where}.net")
     dev = pick_device(device)
