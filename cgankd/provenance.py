@@ -55,7 +55,8 @@ def git_sha() -> str:
     """The repository's HEAD commit (with '-dirty' when the tree has changes), or 'unknown'."""
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"], cwd=PACKAGE_DIR, capture_output=True, text=True,
+            timeout=10
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],

@@ -42,8 +42,8 @@ def _torchvision_class(name: str):
 def _load_cifar(ctx: LoadContext) -> RawData:
     root = ctx.root
     if not ctx.download:
-        root = require_root(ctx, f"the torchvision {ctx.name} folder, e.g. <root>/"
-                                 f"{'cifar-10-batches-py' if ctx.name == 'cifar10' else 'cifar-100-python'}")
+        folder = "cifar-10-batches-py" if ctx.name == "cifar10" else "cifar-100-python"
+        root = require_root(ctx, f"the torchvision {ctx.name} folder, e.g. <root>/{folder}")
     elif root is None:
         raise CgankdInputError(f"data.root: {ctx.name} needs a root to download into")
     cls = _torchvision_class(ctx.name)

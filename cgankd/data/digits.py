@@ -85,7 +85,8 @@ def load_digits_angle(ctx: LoadContext) -> RawData:
     is_val = np.zeros((n_angles, need), bool)
     is_val[:, per_angle:] = True
 
-    def build(sources: np.ndarray, angle_values: np.ndarray, id_offset: int, ids: np.ndarray) -> Part:
+    def build(sources: np.ndarray, angle_values: np.ndarray, id_offset: int,
+              ids: np.ndarray) -> Part:
         return Part(rotate(images[sources], angle_values), angle_values.astype(np.float32),
                     (id_offset + ids).astype(np.int64))
 

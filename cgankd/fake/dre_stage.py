@@ -145,7 +145,8 @@ def _strip(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def load_dre(path: str | Path, device: torch.device):
     """(extractor, psi, label code or None, meta) from a fit_dre file, frozen, on ``device``."""
     meta = load_checkpoint(path, "cpu")
-    kwargs = dict(meta["extractor_kwargs"], feat_shape=tuple(meta["extractor_kwargs"]["feat_shape"]))
+    kwargs = dict(meta["extractor_kwargs"])
+    kwargs["feat_shape"] = tuple(kwargs["feat_shape"])  # stored as a list (plain checkpoint)
     extractor = build_extractor(**kwargs)
     extractor.load_state_dict(meta["extractor"])
     psi = DRMLP(**dict(meta["dr_kwargs"], hidden=tuple(meta["dr_kwargs"]["hidden"])))

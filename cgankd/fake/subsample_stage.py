@@ -123,7 +123,9 @@ def subsample(generator_path: str | Path, dre_path: str | Path | None, out_h5: s
 
             name = f"class {int(target)}" if task == "classification" \
                 else f"label {float(scale.denormalise(target.item())):.4g}"
-            result = rejection_sample(propose, lambda batch: batch[2], quota, batch_size=int(opts["batch_size"]),
+            # psi = 1 for method none: M = 1 after one proposal, every proposal is kept
+            result = rejection_sample(propose, lambda batch: batch[2], quota,
+                                      batch_size=int(opts["batch_size"]),
                                       n_burnin=int(opts["n_burnin"]) if use_dre else 1,
                                       max_batches=int(opts["max_batches"]), generator=gen,
                                       name=name, sink=sink)

@@ -93,7 +93,8 @@ def times_markdown(times: pd.DataFrame) -> str:
 
 
 def aggregate(metric_files: Sequence[str | Path], out_csv: str | Path, out_md: str | Path,
-              benchmark_files: Sequence[str | Path] = (), quality: dict[str, dict] | None = None) -> pd.DataFrame:
+              benchmark_files: Sequence[str | Path] = (),
+              quality: dict[str, dict] | None = None) -> pd.DataFrame:
     """Write the table (CSV, Markdown); the Markdown adds fake-set quality and stage times."""
     summary = summarise(results_frame(metric_files))
     with atomic_path(out_csv) as tmp:
