@@ -25,3 +25,8 @@ rule all:
     input:
         f"{RESULTS}/table.md",
         quality_reports(),
+
+
+onsuccess:
+    print(f"\ncgankd: results table: {RESULTS}/table.md (also table.csv, variants.png, "
+          f"fake_samples.png); HTML report: snakemake --report report.html\n")

@@ -62,6 +62,7 @@ def finished(tmp_path_factory):
     config.write_text(yaml.safe_dump(TINY))
     result = snakemake(work, config=config)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    (work / "run_output.txt").write_text(result.stdout + result.stderr)
     return work, config
 
 
@@ -83,6 +84,11 @@ def test_every_stage_ran_and_the_table_has_every_variant(finished):
                          .read_text())
     assert metrics["identity"]["variant"] == "cGAN-KD + KD" and 0 <= metrics["accuracy"] <= 100
     assert metrics["train_size"] == 60 + 30  # real (6 per class) + fake.count
+
+
+def test_a_finished_run_says_where_the_table_is(finished):
+    work, _ = finished
+    assert "results table: results/tiny/table.md" in (work / "run_output.txt").read_text()
 
 
 def test_nothing_changed_plans_nothing(finished):
