@@ -14,6 +14,7 @@ STAGE_SOURCES: dict[str, tuple[str, ...]] = {
     "gan": ("gan",),
     "fake": ("gan", "dre", "sampling", "filtering", "fake", "nets", "train"),
     "metrics": ("metrics", "nets", "train"),
+    "report": ("report",),
 }
 
 

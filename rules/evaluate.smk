@@ -46,6 +46,7 @@ rule aggregate:
         ),
     params:
         rungs=used_rungs(),
+        source_hash=stage_source_hash("report"),
     log:
         log_path("aggregate"),
     benchmark:

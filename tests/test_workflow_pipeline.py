@@ -123,15 +123,24 @@ def test_changing_gan_iterations_reruns_the_gan_and_what_follows(finished):
     assert jobs["train_student"] == 5  # every variant with fakes, none of the real-only ones
 
 
-def test_editing_package_code_reruns_the_stages_that_run_it(finished, tmp_path):
-    work, config = finished
-    copy = tmp_path / "repo"
+def _planned_after_editing(work: Path, config: Path, copy: Path, module: str) -> dict[str, int]:
+    """Plan the finished run with a copy of the workflow whose ``cgankd/<module>`` is edited."""
     shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".venv", ".git", "results",
                                                                ".snakemake", "__pycache__"))
-    (copy / "cgankd" / "filtering" / "filter.py").open("a").write("\n# an edit\n")
+    (copy / "cgankd" / module).open("a").write("\n# an edit\n")
     cmd = [sys.executable, "-m", "snakemake", "-s", str(copy / "Snakefile"), "-d", str(work),
            "--cores", "1", "-n", "--configfile", str(config)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    jobs = planned(result)
+    return planned(subprocess.run(cmd, capture_output=True, text=True, timeout=300))
+
+
+def test_editing_package_code_reruns_the_stages_that_run_it(finished, tmp_path):
+    work, config = finished
+    jobs = _planned_after_editing(work, config, tmp_path / "repo", "filtering/filter.py")
     assert "filter_relabel" in jobs and "subsample" in jobs  # both run cgankd/filtering
     assert "train_teacher" not in jobs and "prepare_data" not in jobs and "train_cgan" not in jobs
+
+
+def test_editing_report_code_reruns_only_the_report(finished, tmp_path):
+    work, config = finished
+    jobs = _planned_after_editing(work, config, tmp_path / "repo", "report/plots.py")
+    assert jobs == {"aggregate": 1, "all": 1}
