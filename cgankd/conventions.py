@@ -47,5 +47,15 @@ class LabelScale:
     def denormalise(self, y_norm):
         return y_norm * self.span + self.low
 
+    def predicted(self, outputs):
+        """A regressor's normalised outputs, (N,) or (N, 1), as labels in original units.
+
+        Clipped to [0, 1] first: every training target lies in the label range, so a
+        prediction outside it is the net overshooting, not information.
+        """
+        if isinstance(outputs, torch.Tensor):
+            return self.denormalise(outputs.reshape(-1).clamp(0, 1))
+        return self.denormalise(np.clip(np.asarray(outputs).reshape(-1), 0.0, 1.0))
+
     def as_dict(self) -> dict[str, float]:
         return {"label_min": self.low, "label_max": self.high}

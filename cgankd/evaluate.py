@@ -52,7 +52,7 @@ def evaluate_model(model_path: str | Path, test_h5: str | Path, out_json: str | 
         metrics = classification_metrics(outputs, test.labels, test.attrs["class_names"])
     else:
         scale = label_scale_of(meta)
-        pred = scale.denormalise(outputs.reshape(-1).clamp(0, 1).numpy().astype(np.float64))
+        pred = scale.predicted(outputs.numpy().astype(np.float64))
         metrics = regression_metrics(pred, test.labels.astype(np.float64), scale.low, scale.high)
         metrics["unit"] = test.attrs.get("label_unit", "")
     result = {"model": str(model_path), "task": meta["task"], "n_test": len(test),

@@ -199,3 +199,11 @@ def test_student_with_kd_needs_a_teacher(tmp_path):
         train_model(role="student", train_h5=paths["train"], val_h5=paths["val"],
                     out_model=tmp_path / "s.pt", out_log=tmp_path / "s.jsonl",
                     net_cfg={"net": "cnn"}, recipe={"steps": 2}, seed=0, kd_method="kd")
+
+
+def test_label_scale_prediction_clips_then_denormalises_tensors_and_arrays():
+    scale = LabelScale(-10.0, 90.0)
+    out = [[-0.2], [0.5], [1.3]]  # overshoots on both sides, as (N, 1) head outputs
+    expected = [-10.0, 40.0, 90.0]
+    assert scale.predicted(torch.tensor(out)).tolist() == pytest.approx(expected)
+    assert scale.predicted(np.array(out)).tolist() == pytest.approx(expected)

@@ -21,7 +21,7 @@ import torch
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
 from cgankd.filtering import (classification_losses, global_quantile_cutoff, regression_losses,
-                              relabel_classification, relabel_regression)
+                              relabel_classification)
 from cgankd.h5io import decode_attrs, open_h5, read_array, write_h5
 from cgankd.options import merge_options
 from cgankd.provenance import config_hash, volatile_provenance
@@ -101,7 +101,7 @@ def filter_relabel(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | 
     else:
         scale = label_scale_of(meta)
         losses = regression_losses(outputs, torch.from_numpy(scale.normalise(labels)), scale.span)
-        teacher_labels = scale.denormalise(relabel_regression(outputs).numpy()).astype(np.float32)
+        teacher_labels = scale.predicted(outputs.numpy()).astype(np.float32)
         cutoffs = [global_quantile_cutoff(losses, float(opts["rho"]))] if filtering \
             else [float("inf")]
         kept = np.flatnonzero((losses < cutoffs[0]).numpy())

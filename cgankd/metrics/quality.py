@@ -128,7 +128,7 @@ def _regression_quality(real, fake, meta, real_attrs, min_count: int,
     scale = label_scale_of(meta)
 
     def predicted(outputs: np.ndarray) -> np.ndarray:
-        return scale.denormalise(np.clip(outputs.reshape(-1).astype(np.float64), 0.0, 1.0))
+        return scale.predicted(outputs.astype(np.float64))
 
     real_y = np.asarray(real_labels, np.float64).reshape(-1)
     fake_y = np.asarray(fake_labels, np.float64).reshape(-1)

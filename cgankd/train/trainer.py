@@ -77,7 +77,7 @@ def score(outputs: torch.Tensor, labels: torch.Tensor, task: str,
     if task == "classification":
         acc = 100.0 * (outputs.argmax(1) == labels).float().mean().item()
         return {"accuracy": acc, "score": acc}
-    pred = label_scale.denormalise(outputs.reshape(-1).clamp(0, 1))
+    pred = label_scale.predicted(outputs)
     mae = (pred - label_scale.denormalise(labels.float())).abs().mean().item()
     return {"mae": mae, "score": -mae}
 
