@@ -9,15 +9,20 @@ import json
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from cgankd.errors import CgankdInputError
+from cgankd.fake import filter_stage
 from cgankd.fake.dre_stage import fit_dre, load_dre
 from cgankd.fake.filter_stage import filter_relabel
 from cgankd.fake.subsample_stage import subsample
 from cgankd.gan.train import train_cgan
-from cgankd.h5io import Split, read_split, write_split
+from cgankd.h5io import Split, read_array, read_split, write_split
+from cgankd.filtering import classification_losses
 from cgankd.metrics import write_quality
+from cgankd.train.model_file import load_model
 from cgankd.train.stages import train_model
+from cgankd.train.trainer import predict
 
 K = 3
 GAN = {"iterations": 6, "batch_size": 16, "g_ch": 8, "d_ch": 8, "dim_z": 8, "dim_shared": 8,
@@ -105,6 +110,22 @@ def test_subsample_layout_counts_and_determinism(trained, method):
         assert all(0 < s["acceptance_rate"] <= 1 for s in stats["per_target"])
 
 
+@pytest.mark.parametrize("reuse", [True, False])
+def test_subsample_burn_in_reuse_switch(trained, reuse):
+    task, folder, _ = trained
+    path = folder / f"pool_reuse_{reuse}.h5"
+    options = {**SUB, "method": "cdrrs", "reuse_burnin": reuse}
+    summary = subsample(folder / "cgan" / "generator.pt", folder / "dre.pt", path,
+                        path.with_suffix(".json"), options=options, seed=0, progress=False)
+    per_target = summary["per_target"]
+    assert all(s["reuse_burnin"] == reuse for s in per_target)
+    assert summary["rows"] == sum(s["accepted"] for s in per_target) == len(_read(path)["index"])
+    if reuse:  # the 20 burn-in proposals are candidates: some of the quota comes from them
+        assert sum(s["burnin_accepted"] for s in per_target) > 0
+    else:
+        assert all(s["burnin_accepted"] == 0 and s["proposed"] > 0 for s in per_target)
+
+
 @pytest.fixture(scope="module")
 def pool(trained):
     task, folder, _ = trained
@@ -147,6 +168,80 @@ def test_per_class_filter_drops_the_highest_losses(trained, pool):
     kept = _read(out)
     for k, cutoff in enumerate(summary["cutoffs"]):
         assert (kept["teacher_loss"][kept["label_original"] == k] < cutoff).all()
+
+
+def _expected_rows(pool_data, teacher_path, mode, rho, burnin, count, seed):
+    """The kept pool rows, straight from the filter's rules (classification): teacher CE on
+    the whole pool at once; per class, cutoff = linear rho-quantile of the class's first
+    ``burnin`` losses, keep loss < cutoff, first quota in pool order; global: one cutoff, then
+    ``count`` drawn without replacement by default_rng(seed), in pool order."""
+    teacher, _ = load_model(teacher_path, "cpu")
+    outputs = predict(teacher, torch.from_numpy(pool_data["images"]), 512, torch.device("cpu"))
+    labels = pool_data["labels"]
+    losses = classification_losses(outputs, torch.from_numpy(labels))
+    if mode == "global":
+        rows = np.flatnonzero((losses < torch.quantile(losses, rho)).numpy())
+        return np.sort(np.random.default_rng(seed).choice(rows, size=count, replace=False))
+    rows = []
+    for k in range(K):
+        members = np.flatnonzero(labels == k)
+        cutoff = torch.quantile(losses[members[:burnin]], rho)
+        rows.append(members[(losses[members] < cutoff).numpy()][: count // K])
+    return np.sort(np.concatenate(rows))
+
+
+@pytest.mark.parametrize("mode", ["per_class", "global"])
+def test_filter_keeps_exactly_the_rows_its_rules_select(trained, pool, mode):
+    task, folder, _ = trained
+    if task != "classification":
+        pytest.skip("the rules are spelled out for classification")
+    options = {"mode": mode, "rho": 0.7, "burnin": 8, "batch_size": 5}
+    out = folder / f"f_rules_{mode}.h5"
+    filter_relabel(pool, folder / "teacher.pt", out, count=9, seed=4, options=options)
+    source, got = _read(pool), _read(out)
+    rows = _expected_rows(source, folder / "teacher.pt", mode, 0.7, 8, 9, seed=4)
+    np.testing.assert_array_equal(got["index"], source["index"][rows])
+    np.testing.assert_array_equal(got["images"], source["images"][rows])
+    np.testing.assert_array_equal(got["label_original"], source["labels"][rows])
+    np.testing.assert_array_equal(got["density_ratio"], source["density_ratio"][rows])
+
+
+def test_filter_output_does_not_depend_on_the_read_chunk_size(trained, pool, monkeypatch):
+    """The images are read in chunks, never whole: a 3-row chunk (the batch size) gives the
+    same file as one chunk for the whole pool, datasets and attributes alike."""
+    task, folder, _ = trained
+    chunk_lengths = []
+    real_read_chunks = filter_stage.read_chunks
+
+    def recording_read_chunks(*args, **kwargs):
+        for rows, chunk in real_read_chunks(*args, **kwargs):
+            chunk_lengths.append(len(rows))
+            yield rows, chunk
+
+    def read_array_but_not_images(f, key):
+        assert key != "images", "the filter must not read the pool's images whole"
+        return read_array(f, key)
+
+    modes = ["none", "global"] + (["per_class"] if task == "classification" else [])
+    for mode in modes:
+        options = {"mode": mode, "relabel": mode == "global", "rho": 0.8, "burnin": 10,
+                   "batch_size": 3}
+        whole, small = folder / f"f_whole_{mode}.h5", folder / f"f_small_{mode}.h5"
+        filter_relabel(pool, folder / "teacher.pt", whole, count=12, seed=0, options=options,
+                       chunk_rows=10_000)
+        with monkeypatch.context() as patch:
+            patch.setattr(filter_stage, "read_chunks", recording_read_chunks)
+            patch.setattr(filter_stage, "read_array", read_array_but_not_images)
+            filter_relabel(pool, folder / "teacher.pt", small, count=12, seed=0,
+                           options=options, chunk_rows=1)  # rounded up to the batch size
+        assert set(chunk_lengths) == {3}
+        a, b = _read(whole), _read(small)
+        assert sorted(a) == sorted(b)
+        for key in a:
+            assert a[key].dtype == b[key].dtype
+            np.testing.assert_array_equal(a[key], b[key])
+        with h5py.File(whole, "r") as fa, h5py.File(small, "r") as fb:
+            assert dict(fa.attrs) == dict(fb.attrs)
 
 
 def test_filter_fails_clearly_when_the_pool_is_too_small(trained, pool):

@@ -5,10 +5,13 @@ import time
 import h5py
 import numpy as np
 import pytest
+import torch
 
+from cgankd import h5io
 from cgankd.errors import CgankdInputError
-from cgankd.h5io import (CHUNK_BYTES, PROVENANCE_GROUP, Split, StreamingH5Writer, chunk_rows,
-                         decode_attrs, open_h5, read_array, read_split, write_h5, write_split)
+from cgankd.h5io import (CHUNK_BYTES, PROVENANCE_GROUP, READ_CHUNK_BYTES, Split,
+                         StreamingH5Writer, chunk_rows, decode_attrs, open_h5, read_array,
+                         read_chunks, read_split, write_h5, write_split)
 
 ATTRS = {
     "task": "classification",
@@ -238,3 +241,77 @@ def test_read_split_rejects_non_uint8_images(tmp_path):
     with pytest.raises(CgankdInputError) as e:
         read_split(path)
     _assert_one_line_error(e, path, "uint8")
+
+
+def test_read_chunks_covers_every_row_once_in_order_with_a_partial_last_chunk(tmp_path):
+    a = _arrays(23)
+    write_h5(tmp_path / "f.h5", a)
+    chunks = list(read_chunks(tmp_path / "f.h5", ["images", "targets"], rows=10))
+    assert [c[0] for c in chunks] == [range(0, 10), range(10, 20), range(20, 23)]
+    for rows, chunk in chunks:
+        assert sorted(chunk) == ["images", "targets"]  # only the keys asked for
+        assert chunk["images"].dtype == torch.uint8 and chunk["targets"].dtype == torch.float32
+        assert chunk["images"].device.type == "cpu" and not chunk["images"].is_pinned()
+        np.testing.assert_array_equal(chunk["images"].numpy(), a["images"][rows.start:rows.stop])
+        np.testing.assert_array_equal(chunk["targets"].numpy(), a["targets"][rows.start:rows.stop])
+
+
+def test_read_chunks_rounds_rows_to_a_multiple_and_defaults_to_the_byte_budget(tmp_path,
+                                                                                monkeypatch):
+    write_h5(tmp_path / "f.h5", _arrays(23))
+    ranges = [r for r, _ in read_chunks(tmp_path / "f.h5", ["labels"], rows=5, multiple_of=4)]
+    assert ranges == [range(0, 8), range(8, 16), range(16, 23)]
+    whole = list(read_chunks(tmp_path / "f.h5", ["images", "index"]))  # 23 rows << 64 MiB
+    assert [r for r, _ in whole] == [range(0, 23)] and READ_CHUNK_BYTES == 64 << 20
+    monkeypatch.setattr(h5io, "READ_CHUNK_BYTES", 1000)  # 192 + 8 bytes a row: 5 rows
+    ranges = [r for r, _ in read_chunks(tmp_path / "f.h5", ["images", "index"])]
+    assert ranges[0] == range(0, 5) and ranges[-1] == range(20, 23)
+    ranges = [r for r, _ in read_chunks(tmp_path / "f.h5", ["images", "index"], multiple_of=6)]
+    assert ranges == [range(0, 6), range(6, 12), range(12, 18), range(18, 23)]
+
+
+def test_read_chunks_of_an_empty_file_yields_nothing(tmp_path):
+    write_h5(tmp_path / "e.h5", {"images": np.zeros((0, 1, 4, 4), np.uint8)})
+    assert list(read_chunks(tmp_path / "e.h5", ["images"], rows=3)) == []
+
+
+def test_read_chunks_reads_each_dataset_in_one_slice_per_chunk(tmp_path, monkeypatch):
+    write_h5(tmp_path / "f.h5", _arrays(23))
+    calls = []
+    original = h5py.Dataset.read_direct
+
+    def spy(self, dest, source_sel=None, dest_sel=None):
+        calls.append((self.name, source_sel))
+        return original(self, dest, source_sel, dest_sel)
+
+    monkeypatch.setattr(h5py.Dataset, "read_direct", spy)
+    list(read_chunks(tmp_path / "f.h5", ["images", "labels"], rows=10))
+    assert calls == [(f"/{key}", np.s_[start:stop]) for start, stop in ((0, 10), (10, 20), (20, 23))
+                     for key in ("images", "labels")]
+
+
+def test_read_chunks_names_file_and_key_when_a_key_is_missing_or_lengths_differ(tmp_path):
+    path = tmp_path / "f.h5"
+    write_h5(path, {"images": np.zeros((2, 1, 2, 2), np.uint8)})
+    with pytest.raises(CgankdInputError) as e:
+        next(read_chunks(path, ["images", "density_ratio"]))
+    _assert_one_line_error(e, path, "density_ratio", "images")
+    with h5py.File(path, "a") as f:
+        f["labels"] = np.zeros(3)
+        f["scalar"] = 1.0
+    with pytest.raises(CgankdInputError) as e:
+        next(read_chunks(path, ["images", "labels"]))
+    _assert_one_line_error(e, path, "sample count", "'labels': 3")
+    with pytest.raises(CgankdInputError) as e:
+        next(read_chunks(path, ["scalar"]))
+    _assert_one_line_error(e, path, "'scalar'", "scalar")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_read_chunks_to_cuda_arrive_on_the_device(tmp_path):
+    a = _arrays(23)
+    write_h5(tmp_path / "f.h5", a)
+    for rows, chunk in read_chunks(tmp_path / "f.h5", ["images"], rows=10, device="cuda"):
+        assert chunk["images"].is_cuda
+        np.testing.assert_array_equal(chunk["images"].cpu().numpy(),
+                                      a["images"][rows.start:rows.stop])

@@ -30,18 +30,38 @@ def make_proposer(seed):
 
 
 def run(seed=0, n_keep=2000, sink=None, **kwargs):
-    settings = {"batch_size": 500, "n_burnin": 2000, "max_batches": 100, **kwargs}
+    settings = {"batch_size": 500, "n_burnin": 2000, "max_batches": 100, "reuse_burnin": True,
+                **kwargs}
     return rejection_sample(make_proposer(seed), exact_ratio, n_keep,
                             generator=torch.Generator().manual_seed(seed + 1), sink=sink,
                             name="class 3", **settings)
 
 
-def test_accepted_samples_follow_the_target_and_proposals_do_not():
-    result = run()
+@pytest.mark.parametrize("reuse_burnin", [True, False])
+def test_accepted_samples_follow_the_target_and_proposals_do_not(reuse_burnin):
+    result = run(reuse_burnin=reuse_burnin)
     assert result.samples.shape == (2000,) and result.psi.shape == (2000,)
+    assert (result.stats["burnin_accepted"] > 0) == reuse_burnin
     assert torch.allclose(result.psi, exact_ratio(result.samples))
     assert kstest(result.samples.numpy(), "norm", args=TARGET).pvalue > 0.01
     assert kstest(make_proposer(5)(2000).numpy(), "norm", args=TARGET).pvalue < 1e-6
+
+
+def test_burn_in_reuse_draws_from_the_target_when_the_burn_in_alone_suffices():
+    # 20,000 burn-in proposals at acceptance 1 / M ~ 0.42 give ~8,500 candidates: the 3,000
+    # kept come from the burn-in alone, accepted under its M (close to the true sup here).
+    result = run(n_keep=3000, n_burnin=20000)
+    assert result.stats["proposed"] == 0 and result.stats["burnin_accepted"] == 3000
+    assert kstest(result.samples.numpy(), "norm", args=TARGET).pvalue > 0.01
+
+
+def test_burn_in_reuse_saves_proposals_and_reports_them():
+    on, off = run(n_keep=1500).stats, run(n_keep=1500, reuse_burnin=False).stats
+    assert on["reuse_burnin"] and not off["reuse_burnin"] and off["burnin_accepted"] == 0
+    # ~840 of the 2000 burn-in proposals are accepted: two batches of 500 fewer to propose
+    assert on["burnin_accepted"] == pytest.approx(2000 / TRUE_M, rel=0.1)
+    assert on["proposed"] <= off["proposed"] - 1000
+    assert on["acceptance_rate"] == pytest.approx(1 / TRUE_M, abs=0.03)
 
 
 def test_stats_report_the_theoretical_acceptance_rate():
@@ -79,20 +99,22 @@ def test_payloads_travel_with_their_samples():
 
     result = rejection_sample(propose, lambda b: exact_ratio(b["x"].squeeze(1)), 300,
                               batch_size=128, n_burnin=256, max_batches=50,
-                              generator=torch.Generator().manual_seed(1))
+                              generator=torch.Generator().manual_seed(1), reuse_burnin=True)
     assert result.samples["x"].shape == (300, 1)
     assert torch.equal(result.samples["x"].squeeze(1), result.samples["seen"])
     assert (result.samples["label"] == 3).all()
 
     pairs = rejection_sample(lambda n: (torch.randn(n, generator=gen), torch.arange(n)),
                              lambda b: exact_ratio(b[0]), 50, batch_size=64, n_burnin=64,
-                             max_batches=50, generator=torch.Generator().manual_seed(1))
+                             max_batches=50, generator=torch.Generator().manual_seed(1),
+                             reuse_burnin=True)
     assert isinstance(pairs.samples, tuple) and pairs.samples[1].shape == (50,)
 
     Fake = namedtuple("Fake", "x index")
     named = rejection_sample(lambda n: Fake(torch.randn(n, generator=gen), torch.arange(n)),
                              lambda b: exact_ratio(b.x), 50, batch_size=64, n_burnin=64,
-                             max_batches=50, generator=torch.Generator().manual_seed(1))
+                             max_batches=50, generator=torch.Generator().manual_seed(1),
+                             reuse_burnin=False)
     assert isinstance(named.samples, Fake) and named.samples.index.shape == (50,)
 
 
@@ -105,7 +127,7 @@ def test_all_zero_burn_in_raises():
     with pytest.raises(CgankdInputError, match="label 0.25.*every psi"):
         rejection_sample(make_proposer(0), lambda x: torch.zeros(len(x)), 10, batch_size=50,
                          n_burnin=100, max_batches=5, generator=torch.Generator(),
-                         name="label 0.25")
+                         reuse_burnin=True, name="label 0.25")
 
 
 def test_negative_or_nan_ratio_raises():
@@ -113,7 +135,7 @@ def test_negative_or_nan_ratio_raises():
         with pytest.raises(CgankdInputError, match="non-finite"):
             rejection_sample(make_proposer(0), lambda x: torch.full((len(x),), bad), 10,
                              batch_size=50, n_burnin=100, max_batches=5,
-                             generator=torch.Generator())
+                             generator=torch.Generator(), reuse_burnin=True)
 
 
 def test_window_labels_stay_in_the_clipped_window():

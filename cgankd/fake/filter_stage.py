@@ -9,6 +9,11 @@ label: cross-entropy, or |clip(y_hat) - y| in original units). Modes:
 - ``none``: no filtering (the unprocessed and subsampled rungs of the ablation ladder).
 ``relabel`` replaces each kept label by the teacher's prediction. Every mode writes exactly
 ``count`` samples, so every rung of the ladder adds the same number of fakes.
+
+Memory is bounded whatever the pool's size: the pool's images are read in large chunks (one
+HDF5 slice each, pinned and copied ahead on CUDA) and scored batch by batch; only per-sample
+scalars (label, loss, teacher label, density ratio, index) are held for the whole pool. The
+selection is computed from those, then a second chunked pass streams the kept rows to disk.
 """
 
 from collections.abc import Mapping
@@ -18,15 +23,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from cgankd.conventions import LabelScale, to_float
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
 from cgankd.filtering import (classification_losses, global_quantile_cutoff, regression_losses,
                               relabel_classification)
-from cgankd.h5io import decode_attrs, open_h5, read_array, write_h5
+from cgankd.h5io import (StreamingH5Writer, decode_attrs, open_h5, read_array, read_chunks,
+                         sample_count)
 from cgankd.options import merge_options
 from cgankd.provenance import config_hash, volatile_provenance
 from cgankd.train.model_file import label_scale_of, load_model
-from cgankd.train.trainer import predict
+
+POOL_SCALARS = ("labels", "density_ratio", "index")  # per-sample columns held for the whole pool
 
 FILTER_DEFAULTS: dict[str, Any] = {
     "mode": "per_class",  # per_class (v3) | global (v1, regression) | none
@@ -71,25 +79,104 @@ def _per_class_selection(losses: torch.Tensor, labels: np.ndarray, opts: Mapping
     return np.sort(np.concatenate(rows)), cutoffs
 
 
+@torch.no_grad()
+def _teacher_outputs(teacher: torch.nn.Module, images: torch.Tensor,
+                     batch_size: int) -> torch.Tensor:
+    """The teacher's outputs for one chunk of uint8 images, left on their device.
+
+    The caller's chunks are a multiple of batch_size, so the batches are the pool's rows
+    [k b, (k + 1) b) whatever the chunk size, and the outputs do not depend on it.
+    """
+    outs = [teacher(to_float(images[i:i + batch_size])).float()
+            for i in range(0, len(images), batch_size)]
+    return torch.cat(outs)
+
+
+def _score_pool(pool_h5: str | Path, teacher: torch.nn.Module, labels: np.ndarray, task: str,
+                scale: LabelScale | None, batch_size: int, chunk_rows: int | None,
+                device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
+    """(losses, teacher labels) of every pooled fake, one chunk of images at a time.
+
+    A chunk's outputs cross to the host (a synchronisation) only once the next chunk has been
+    read, so on a GPU the host reads chunk k + 1 while the device scores chunk k.
+    """
+    teacher.eval()
+    losses, teacher_labels = [], []
+
+    def collect(rows: range, outputs: torch.Tensor) -> None:
+        outputs = outputs.cpu()
+        chunk_labels = labels[rows.start:rows.stop]
+        if task == "classification":
+            losses.append(classification_losses(outputs, torch.from_numpy(chunk_labels)))
+            teacher_labels.append(relabel_classification(outputs).numpy())
+        else:
+            losses.append(regression_losses(outputs, torch.from_numpy(
+                scale.normalise(chunk_labels)), scale.span))
+            teacher_labels.append(scale.predicted(outputs.numpy()).astype(np.float32))
+
+    pending = None  # (rows, outputs on the device) of the chunk being scored
+    for rows, chunk in read_chunks(pool_h5, ["images"], rows=chunk_rows, multiple_of=batch_size,
+                                   device=device):
+        if pending is not None:
+            collect(*pending)
+        pending = rows, _teacher_outputs(teacher, chunk["images"], batch_size)
+    if pending is None:  # an empty pool: the count check after selection names the problem
+        dtype = np.int64 if task == "classification" else np.float32
+        return torch.zeros(0), np.zeros(0, dtype)
+    collect(*pending)
+    return torch.cat(losses), np.concatenate(teacher_labels)
+
+
+def _write_kept(pool_h5: str | Path, out_h5: str | Path, kept: np.ndarray,
+                columns: Mapping[str, np.ndarray], attrs: Mapping[str, Any],
+                chunk_rows: int | None, batch_size: int) -> None:
+    """Stream images[kept] and the kept rows of ``columns`` to ``out_h5``, chunk by chunk.
+
+    ``kept`` is sorted; ``columns`` hold one value per kept row, in that order. The chunks
+    are the scoring pass's (same rows, same rounding), so memory peaks at the same size.
+    """
+    with open_h5(pool_h5) as f:
+        image_tail, image_dtype = f["images"].shape[1:], f["images"].dtype
+    specs = {"images": (image_tail, image_dtype),
+             **{name: (values.shape[1:], values.dtype) for name, values in columns.items()}}
+    with StreamingH5Writer(out_h5, specs, attrs, volatile_provenance()) as writer:
+        for rows, chunk in read_chunks(pool_h5, ["images"], rows=chunk_rows,
+                                       multiple_of=batch_size):
+            first, last = np.searchsorted(kept, [rows.start, rows.stop])
+            if first == last:
+                continue
+            local = torch.from_numpy(kept[first:last] - rows.start)
+            writer.append(images=chunk["images"][local].numpy(),
+                          **{name: values[first:last] for name, values in columns.items()})
+
+
 def filter_relabel(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
                    options: Mapping[str, Any] | None, count: int, seed: int,
-                   device: str = "auto", source_hash: str = "") -> dict[str, Any]:
+                   device: str = "auto", source_hash: str = "",
+                   chunk_rows: int | None = None) -> dict[str, Any]:
+    """Filter and relabel the pool into exactly ``count`` fakes; returns the summary.
+
+    ``chunk_rows`` (images per read; default: h5io.READ_CHUNK_BYTES worth, rounded up to a
+    multiple of batch_size) only bounds memory: the output does not depend on it.
+    """
     opts = checked_filter_options(options)
     dev = pick_device(device)
+    batch_size = int(opts["batch_size"])
     with open_h5(pool_h5) as f:
-        pool = {k: read_array(f, k) for k in ("images", "labels", "density_ratio", "index")}
+        sample_count(f, ("images", *POOL_SCALARS))  # one clear line if a column is short
+        pool = {k: read_array(f, k) for k in POOL_SCALARS}
         pool_attrs = decode_attrs(f.attrs)
     task = pool_attrs["task"]
     teacher, meta = load_model(teacher_path, dev)
-    outputs = predict(teacher, torch.from_numpy(pool["images"]), int(opts["batch_size"]), dev)
+    scale = label_scale_of(meta) if task == "regression" else None
     labels = pool["labels"]
+    losses, teacher_labels = _score_pool(pool_h5, teacher, labels, task, scale, batch_size,
+                                         chunk_rows, dev)
     filtering = opts["mode"] != "none"
     rng = np.random.default_rng(seed)
 
     if task == "classification":
         num_classes = int(pool_attrs["num_classes"])
-        losses = classification_losses(outputs, torch.from_numpy(labels))
-        teacher_labels = relabel_classification(outputs).numpy()
         if opts["mode"] == "global":
             cutoff = global_quantile_cutoff(losses, float(opts["rho"]))
             kept = np.flatnonzero((losses < cutoff).numpy())
@@ -99,9 +186,6 @@ def filter_relabel(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | 
                                                  _quotas(count, num_classes), filtering)
         agreement = float(100.0 * (teacher_labels == labels).mean())
     else:
-        scale = label_scale_of(meta)
-        losses = regression_losses(outputs, torch.from_numpy(scale.normalise(labels)), scale.span)
-        teacher_labels = scale.predicted(outputs.numpy()).astype(np.float32)
         cutoffs = [global_quantile_cutoff(losses, float(opts["rho"]))] if filtering \
             else [float("inf")]
         kept = np.flatnonzero((losses < cutoffs[0]).numpy())
@@ -129,9 +213,9 @@ def filter_relabel(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | 
     attrs.update(summary=summary, filter_options=opts, source_hash=source_hash,
                  config_hash=config_hash({"options": opts, "count": count, "seed": seed,
                                           "pool": pool_attrs.get("config_hash")}))
-    write_h5(out_h5, {"images": pool["images"][kept], "labels": final,
-                      "label_original": labels[kept], "teacher_label": teacher_labels[kept],
-                      "teacher_loss": losses[kept].numpy().astype(np.float32),
-                      "density_ratio": pool["density_ratio"][kept],
-                      "index": pool["index"][kept]}, attrs, volatile_provenance())
+    _write_kept(pool_h5, out_h5, kept, {
+        "labels": final, "label_original": labels[kept], "teacher_label": teacher_labels[kept],
+        "teacher_loss": losses[kept].numpy().astype(np.float32),
+        "density_ratio": pool["density_ratio"][kept], "index": pool["index"][kept]},
+        attrs, chunk_rows, batch_size)
     return summary

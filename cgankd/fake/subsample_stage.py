@@ -1,9 +1,11 @@
 """The ``subsample`` stage (METHOD.md section 4): a pool of generated samples per class/label.
 
 ``method: cdrrs`` keeps each proposal with probability psi / M (density-ratio rejection
-sampling, M the running max of psi after a burn-in). ``method: none`` is the unprocessed
-ablation: the same loop with psi = 1, so every proposal is kept and the file has the same
-layout. Accepted samples stream to HDF5 batch by batch; memory does not grow with the count.
+sampling, M the running max of psi after a burn-in, whose proposals are candidates too unless
+``reuse_burnin`` is off). ``method: none`` is the unprocessed ablation: the same loop with
+psi = 1, so every proposal is kept and the file has the same layout. Accepted samples stream
+to HDF5 batch by batch; memory does not grow with the count (the burn-in, at most n_burnin
+samples, is the largest thing held).
 Regression samples are drawn on a grid of target labels; with ``label_window`` each proposal
 is generated at y' ~ U[y - zeta, y + zeta] and kept only if the autoencoder's predicted label
 falls inside that window (zeta = zeta_mult * kappa_base, the CcGAN's vicinity width).
@@ -33,7 +35,11 @@ SUBSAMPLE_DEFAULTS: dict[str, Any] = {
     "per_class": 200,  # classification: samples kept per class (the filter's pool)
     "label_grid": 50,  # regression: target labels, evenly spaced over the label range
     "per_label": 20,  # regression: samples kept per target label
-    "n_burnin": 1000,  # proposals per class/label that only set M (published: 5000)
+    "n_burnin": 1000,  # proposals per class/label that set M first (published: 5000)
+    # Burn-in proposals are generated and scored anyway: once they have set M, accept each with
+    # psi / M like any later batch instead of discarding them (published: discarded). At burn-in
+    # 500, 150 kept per class and acceptance ~0.9 that is ~500 proposals per class, not ~670.
+    "reuse_burnin": True,
     "batch_size": 500,  # proposals per batch (published: 600)
     "max_batches": 500,  # per class/label: fail clearly instead of looping forever
     "label_window": True,  # regression: the zeta-window label-consistency check (cDR-RS)
@@ -128,7 +134,8 @@ def subsample(generator_path: str | Path, dre_path: str | Path | None, out_h5: s
                                       batch_size=int(opts["batch_size"]),
                                       n_burnin=int(opts["n_burnin"]) if use_dre else 1,
                                       max_batches=int(opts["max_batches"]), generator=gen,
-                                      name=name, sink=sink)
+                                      reuse_burnin=bool(opts["reuse_burnin"]), name=name,
+                                      sink=sink)
             stats.append({**result.stats, "target": name})
         writer.attrs["acceptance"] = stats
     summary = {"method": opts["method"], "rows": sum(s["accepted"] for s in stats),

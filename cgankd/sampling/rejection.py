@@ -2,7 +2,8 @@
 
 Proposals come from q (the generator at one label); accepting each with probability
 psi / M, psi ~ p / q and M >= sup psi, turns them into draws from p (the real data at that
-label). M is not known, so a burn-in estimates it and every later batch may raise it.
+label). M is not known, so a burn-in estimates it and every later batch may raise it; the
+burn-in's proposals may themselves be accepted once it has set M (``reuse_burnin``).
 Batches are tensors or tuples/lists/dicts of tensors sharing their first dimension, so a
 sample can carry a payload (its label, its index) through the sampler.
 """
@@ -24,7 +25,7 @@ class RejectionResult:
 
     samples: Samples | None
     psi: torch.Tensor   # (n_keep,) ratios of the kept samples, in acceptance order
-    stats: dict[str, Any]  # name, burnin, proposed, accepted, acceptance_rate, M
+    stats: dict[str, Any]  # name, burnin, burnin_accepted, proposed, accepted, acceptance_rate, M
 
 
 def take(batch: Samples, index: torch.Tensor) -> Samples:
@@ -66,18 +67,24 @@ def _checked_psi(ratio: Callable[[Samples], torch.Tensor], batch: Samples, n: in
 @torch.no_grad()  # sampling never backpropagates; this keeps generator graphs out of memory
 def rejection_sample(propose: Callable[[int], Samples], ratio: Callable[[Samples], torch.Tensor],
                      n_keep: int, *, batch_size: int, n_burnin: int, max_batches: int,
-                     generator: torch.Generator, name: str = "samples",
+                     generator: torch.Generator, reuse_burnin: bool, name: str = "samples",
                      sink: Callable[[Samples], None] | None = None) -> RejectionResult:
     """Keep exactly ``n_keep`` of ``propose``'s samples, each accepted with prob. psi / M.
 
     propose(n) draws n proposals; ratio(batch) gives their (n,) psi >= 0. Burn-in: n_burnin
-    proposals (scored in chunks of batch_size, then discarded) set M = max psi. Then each
-    batch of batch_size raises M to max(M, max psi) before accepting with a uniform from
-    ``generator``, until n_keep are accepted; the last batch is trimmed to exactly n_keep.
+    proposals, scored in chunks of batch_size, set M = max psi. With ``reuse_burnin`` they are
+    then candidates too: each is accepted with probability psi / M under that M, exactly as a
+    later batch is (whose running-max update also lets each sample raise its own M); without
+    it they are discarded, as in the published sampler. To accept under the final burn-in M,
+    the burn-in's (samples, psi) are held until M is known: at most n_burnin samples, the same
+    memory as one n_burnin-sized batch. Then each batch of batch_size raises M to
+    max(M, max psi) before accepting with a uniform from ``generator``, until n_keep are
+    accepted; the last accepting batch is trimmed to exactly n_keep.
     With ``sink``, each batch of accepted samples goes to sink(batch) as soon as it is
     accepted and the result holds no samples, so nothing large stays in memory.
-    stats: proposed counts post-burn-in proposals; acceptance_rate is everything accepted
-    (before the trim) over proposed, an unbiased estimate of the final rate 1 / M.
+    stats: burnin (proposals), burnin_accepted (samples kept from the burn-in), proposed
+    (post-burn-in proposals), accepted, acceptance_rate (everything accepted before the trim
+    over every candidate offered, an estimate of the final rate 1 / M), M, reuse_burnin.
     Raises CgankdInputError naming ``name`` when every burn-in psi is 0 or when max_batches
     batches do not reach n_keep.
     """
@@ -86,9 +93,14 @@ def rejection_sample(propose: Callable[[int], Samples], ratio: Callable[[Samples
                                f"max_batches must be >= 1, got {n_keep}, {batch_size}, "
                                f"{n_burnin}, {max_batches}")
     bound = 0.0  # M, the running estimate of sup psi
+    burnin: list[tuple[Samples, torch.Tensor]] = []  # (samples, psi), held only when reused
     for start in range(0, n_burnin, batch_size):
         n = min(batch_size, n_burnin - start)
-        bound = max(bound, _checked_psi(ratio, propose(n), n, name).max().item())
+        batch = propose(n)
+        psi = _checked_psi(ratio, batch, n, name)
+        bound = max(bound, psi.max().item())
+        if reuse_burnin:
+            burnin.append((batch, psi))
     if bound <= 0.0:
         raise CgankdInputError(f"rejection sampling for {name}: every psi of the {n_burnin} "
                                f"burn-in proposals is 0, nothing can be accepted; check the "
@@ -96,14 +108,14 @@ def rejection_sample(propose: Callable[[int], Samples], ratio: Callable[[Samples
 
     kept_samples: list[Samples] = []
     kept_psi: list[torch.Tensor] = []
-    n_kept = n_accepted = n_proposed = 0
-    for _ in range(max_batches):
-        batch = propose(batch_size)
-        psi = _checked_psi(ratio, batch, batch_size, name)
-        bound = max(bound, psi.max().item())
-        uniform = torch.rand(batch_size, generator=generator, device=generator.device)
+    n_kept = n_accepted = n_offered = 0
+
+    def offer(batch: Samples, psi: torch.Tensor) -> bool:
+        """Accept from one scored batch under the current M; True once n_keep are kept."""
+        nonlocal n_kept, n_accepted, n_offered
+        uniform = torch.rand(len(psi), generator=generator, device=generator.device)
         accepted = (uniform.to(psi.device) < psi / bound).nonzero().squeeze(1)
-        n_proposed += batch_size
+        n_offered += len(psi)
         n_accepted += accepted.numel()
         accepted = accepted[: n_keep - n_kept]
         if accepted.numel():
@@ -114,16 +126,31 @@ def rejection_sample(propose: Callable[[int], Samples], ratio: Callable[[Samples
                 sink(chosen)
             kept_psi.append(psi[accepted])
             n_kept += accepted.numel()
-        if n_kept == n_keep:
-            break
-    else:
-        raise CgankdInputError(f"rejection sampling for {name}: accepted only {n_kept} of "
-                               f"{n_keep} after max_batches={max_batches} batches of "
-                               f"{batch_size} (acceptance rate {n_accepted / n_proposed:.2e}); "
-                               f"raise max_batches or check the density-ratio model")
+        return n_kept == n_keep
 
-    stats = {"name": name, "burnin": n_burnin, "proposed": n_proposed, "accepted": n_kept,
-             "acceptance_rate": n_accepted / n_proposed, "M": bound}
+    done = False
+    while burnin and not done:
+        done = offer(*burnin.pop(0))  # popped: each burn-in batch is freed once offered
+    burnin.clear()
+    n_burnin_kept = n_kept
+    n_proposed = 0
+    while not done:
+        if n_proposed == max_batches * batch_size:
+            raise CgankdInputError(
+                f"rejection sampling for {name}: accepted only {n_kept} of {n_keep} after "
+                f"max_batches={max_batches} batches of {batch_size} (acceptance rate "
+                f"{n_accepted / n_offered:.2e}); raise max_batches or check the "
+                f"density-ratio model")
+        batch = propose(batch_size)
+        psi = _checked_psi(ratio, batch, batch_size, name)
+        bound = max(bound, psi.max().item())
+        n_proposed += batch_size
+        done = offer(batch, psi)
+
+    stats = {"name": name, "burnin": n_burnin, "burnin_accepted": n_burnin_kept,
+             "proposed": n_proposed, "accepted": n_kept,
+             "acceptance_rate": n_accepted / n_offered, "M": bound,
+             "reuse_burnin": bool(reuse_burnin)}
     samples = None if sink is not None else concat(kept_samples)
     return RejectionResult(samples=samples, psi=torch.cat(kept_psi), stats=stats)
 
