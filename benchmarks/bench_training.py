@@ -6,8 +6,11 @@
 - GAN: ``cgankd.gan.train.train_cgan`` (DiffAugment, EMA, logging, checkpoints, sample sheet)
   against a bare loop of n_dis hinge D steps and one G step per iteration, no augmentation.
 Reported as bare / pipeline time ratios (target >= 1 / 1.3 = 0.77) and written as JSON.
+``--amp``, ``--channels-last`` and ``--compile`` set the ``accel`` options (cgankd/accel.py);
+the bare loops use the same resolved settings (autocast, layout, compilation), so the ratio
+measures the pipeline's bookkeeping, not the options.
 
-    python benchmarks/bench_training.py [--device auto] [--steps 300] [--out FILE]
+    python benchmarks/bench_training.py [--device auto] [--steps 300] [--amp bf16] [--out FILE]
 """
 
 import sys
@@ -19,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from common import parser, report, setup, timed
 
+from cgankd.accel import Accel, backward_step, resolve_accel
 from cgankd.conventions import to_float
 from cgankd.gan.models import build_discriminator, build_generator
 from cgankd.gan.train import resolve_options, train_cgan
@@ -36,7 +40,7 @@ def digits_like(n: int, resolution: int, seed: int = 0) -> tuple[np.ndarray, np.
             np.arange(n) % 10)
 
 
-def bench_student(device, steps, batch, resolution, net_kwargs, folder):
+def bench_student(device, steps, batch, resolution, net_kwargs, folder, accel_options):
     images, labels = digits_like(1200, resolution)
     data = TensorSet(torch.from_numpy(images), torch.from_numpy(labels), torch.arange(1200))
     recipe = checked_recipe({"steps": steps, "batch_size": batch, "eval_every": steps // 3,
@@ -50,27 +54,31 @@ def bench_student(device, steps, batch, resolution, net_kwargs, folder):
                                      n_data=len(data))
         fit(objective, net, data, data, recipe, task="classification", label_scale=None,
             device=device, seed=0, checkpoint_path=folder / "ck.pt",
-            log_path=folder / "h.jsonl", fingerprint="b", progress=False)
+            log_path=folder / "h.jsonl", fingerprint="b", progress=False, accel=accel_options)
+
+    acc = resolve_accel(accel_options, device)
 
     def bare():
         torch.manual_seed(0)
-        net = build_net("cnn", 10, 1, **net_kwargs).to(device)
+        net = acc.prepare_model(build_net("cnn", 10, 1, **net_kwargs).to(device))
+        forward = acc.compiled(net)
         opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        scaler = acc.grad_scaler()
         x_all = to_float(data.images).to(device)
         y_all = data.labels.to(device)
         rows = torch.randint(0, len(data), (steps, batch), generator=torch.Generator()
                              .manual_seed(0)).to(device)
         for step in range(steps):
-            loss = F.cross_entropy(net(x_all[rows[step]]), y_all[rows[step]])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            with acc.autocast():
+                loss = F.cross_entropy(forward(acc.prepare_input(x_all[rows[step]])),
+                                       y_all[rows[step]])
+            backward_step(loss, opt, scaler)
 
-    bare()  # warm-up: allocator, kernels, lazy imports
-    return timed(bare, device), timed(pipeline, device)
+    bare()  # warm-up: allocator, kernels, lazy imports (and compilation, when asked)
+    return timed(bare, device), timed(pipeline, device), acc
 
 
-def bench_gan(device, iterations, resolution, options, folder):
+def bench_gan(device, iterations, resolution, options, folder, accel_options):
     images, labels = digits_like(200, resolution)
     split = Split(images, labels, np.arange(len(labels)),
                   {"task": "classification", "num_classes": 10})
@@ -78,7 +86,10 @@ def bench_gan(device, iterations, resolution, options, folder):
                             "checkpoint_every": max(1, iterations // 2)}, "classification")
 
     def pipeline():
-        train_cgan(split, opts, folder / "gan", device=str(device), seed=0, progress=False)
+        train_cgan(split, opts, folder / "gan", device=str(device), seed=0, progress=False,
+                   accel=accel_options)
+
+    acc: Accel = resolve_accel(accel_options, device, auto_amp=False)  # as train_cgan does
 
     def bare():
         torch.manual_seed(0)
@@ -89,45 +100,55 @@ def bench_gan(device, iterations, resolution, options, folder):
                             hier=opts["hier"]).to(device)
         D = build_discriminator("biggan", **common, ch=opts["d_ch"], mults=opts["d_mults"]
                                 ).to(device)
+        acc.prepare_model(G)
+        acc.prepare_model(D)
+        g_forward, d_forward = acc.compiled(G), acc.compiled(D)
         opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.0, 0.999))
         opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.0, 0.999))
-        real_all = to_float(torch.from_numpy(images)).to(device)
+        scaler_g, scaler_d = acc.grad_scaler(), acc.grad_scaler()
+        real_all = acc.prepare_input(to_float(torch.from_numpy(images)).to(device))
         y_all = torch.from_numpy(labels).to(device)
         n = opts["batch_size"]
         for _ in range(iterations):
             for _ in range(opts["n_dis"]):
                 idx = torch.randint(0, len(y_all), (n,), device=device)
                 y = y_all[idx]
-                with torch.no_grad():
-                    fake = G(torch.randn(n, opts["dim_z"], device=device), y)
-                out = D(torch.cat([real_all[idx], fake]), torch.cat([y, y]))
+                with torch.no_grad(), acc.autocast():
+                    fake = g_forward(torch.randn(n, opts["dim_z"], device=device), y)
+                with acc.autocast():
+                    out = d_forward(torch.cat([real_all[idx], fake.float()]),
+                                    torch.cat([y, y])).float()
                 loss = F.relu(1 - out[:n]).mean() + F.relu(1 + out[n:]).mean()
-                opt_d.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_d.step()
+                backward_step(loss, opt_d, scaler_d)
             y = y_all[torch.randint(0, len(y_all), (n,), device=device)]
-            loss = -D(G(torch.randn(n, opts["dim_z"], device=device), y), y).mean()
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_g.step()
+            with acc.autocast():
+                out = d_forward(g_forward(torch.randn(n, opts["dim_z"], device=device), y), y)
+            backward_step(-out.float().mean(), opt_g, scaler_g)
 
     bare()
-    return timed(bare, device), timed(pipeline, device)
+    return timed(bare, device), timed(pipeline, device), acc
 
 
 def main() -> int:
     cli = parser(__doc__.splitlines()[0])
     cli.add_argument("--steps", type=int, default=300)
     cli.add_argument("--gan-iterations", type=int, default=60)
+    cli.add_argument("--amp", default="auto", help="accel.amp: auto, fp32, bf16 or fp16")
+    cli.add_argument("--channels-last", default="auto", choices=("auto", "true", "false"))
+    cli.add_argument("--compile", action="store_true", help="accel.compile: torch.compile")
     args = cli.parse_args()
     device = setup(args)
+    accel_options = {"amp": args.amp, "compile": args.compile,
+                     "channels_last": {"true": True, "false": False}.get(args.channels_last,
+                                                                        "auto")}
     gan_options = {}  # the GAN's own 16-px defaults, as the digits default uses them
     with tempfile.TemporaryDirectory() as tmp:
-        s_bare, s_pipe = bench_student(device, args.steps, 64, args.resolution,
-                                       {"width": 4, "blocks": 3}, Path(tmp))
-        g_bare, g_pipe = bench_gan(device, args.gan_iterations, args.resolution, gan_options,
-                                   Path(tmp))
+        s_bare, s_pipe, s_acc = bench_student(device, args.steps, 64, args.resolution,
+                                              {"width": 4, "blocks": 3}, Path(tmp), accel_options)
+        g_bare, g_pipe, g_acc = bench_gan(device, args.gan_iterations, args.resolution,
+                                          gan_options, Path(tmp), accel_options)
     result = {"device": str(device), "torch": torch.__version__, "threads": args.threads,
+              "student_accel": s_acc.summary(), "gan_accel": g_acc.summary(),
               "student_steps": args.steps, "student_bare_s": s_bare, "student_pipeline_s": s_pipe,
               "student_bare_over_pipeline": s_bare / s_pipe,  # target >= 0.77
               "gan_iterations": args.gan_iterations, "gan_bare_s": g_bare,

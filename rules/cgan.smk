@@ -13,6 +13,7 @@ rule train_cgan:
         options=config["gan"]["options"],
         seed=config["gan"]["seed"],
         device=config["device"],
+        accel=config["accel"],
         source_hash=stage_source_hash("gan"),
     log:
         log_path("train_cgan"),
@@ -41,6 +42,7 @@ rule fit_dre:
         options=config["dre"]["options"],
         seed=config["dre"]["seed"],
         device=config["device"],
+        accel=config["accel"],
         source_hash=stage_source_hash("fake"),
     log:
         log_path("fit_dre"),
@@ -123,6 +125,7 @@ rule train_metric_net:
         recipe=config["quality"]["recipe"],
         seed=config["quality"]["seed"],
         device=config["device"],
+        accel=config["accel"],
         source_hash=stage_source_hash("train"),
     log:
         log_path("train_metric_net"),

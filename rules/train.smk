@@ -11,6 +11,7 @@ rule train_teacher:
         recipe=config["teacher"]["recipe"],
         seed=config["teacher"]["seed"],
         device=config["device"],
+        accel=config["accel"],
         source_hash=stage_source_hash("train"),
     log:
         log_path("train_teacher"),
@@ -39,6 +40,7 @@ rule train_student:
         kd=lambda w: kd_slice(w.method),
         label=lambda w: variant_label(w.fakes, w.method),
         device=config["device"],
+        accel=config["accel"],
         source_hash=stage_source_hash("train"),
     log:
         log_path("train_student/{student}/{fakes}/{method}/seed{seed}"),

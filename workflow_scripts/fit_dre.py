@@ -7,4 +7,4 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
     fit_dre(sm.input.train, sm.input.val, sm.input.generator, sm.output.model, sm.output.curves,
             options=sm.params.options, seed=sm.params.seed, device=sm.params.device,
-            source_hash=sm.params.source_hash)
+            accel=sm.params.accel, source_hash=sm.params.source_hash)

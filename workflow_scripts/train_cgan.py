@@ -1,12 +1,14 @@
-"""Snakemake adapter: the train_cgan rule -> cgankd.gan.train.train_cgan."""
+"""Snakemake adapter: the train_cgan rule -> cgankd.gan.train.train_cgan_file."""
 
 from pathlib import Path
 
-from cgankd.gan.train import train_cgan
-from cgankd.h5io import read_split
 from cgankd.jobs import stage_job
+from cgankd.launch import run_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    train_cgan(read_split(sm.input.train), sm.params.options, Path(sm.output.generator).parent,
-               device=sm.params.device, seed=sm.params.seed, threads=sm.threads)
+    run_stage("train_cgan", dict(
+        train_h5=sm.input.train, options=sm.params.options,
+        out_dir=str(Path(sm.output.generator).parent), device=sm.params.device,
+        seed=sm.params.seed, threads=sm.threads, accel=sm.params.accel),
+        gpus=sm.resources.get("gpu", 1), threads=sm.threads)

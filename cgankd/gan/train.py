@@ -10,8 +10,13 @@ Outputs in ``out_dir``: ``log.jsonl`` (one record per iteration), ``checkpoint.p
 every ``checkpoint_every`` iterations and at the end; a rerun resumes from it),
 ``samples.png`` (+ ``samples/iter_*.png`` every ``sample_every``) and ``generator.pt``, the
 EMA generator with everything ``generate.load_generator`` needs.
+
+``accel`` options (``cgankd.accel``) apply, except that ``amp: auto`` keeps the GAN in fp32.
+Under torchrun (``cgankd.distributed``) every rank draws the same global batches, latents and
+augmentation settings and trains G and D on its share; only rank 0 writes files.
 """
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -26,6 +31,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from cgankd import distributed
+from cgankd.accel import Accel, backward_step, checked_accel_options, resolve_accel
 from cgankd.conventions import LabelScale, to_float
 from cgankd.device import pick_device, seed_everything, set_threads
 from cgankd.errors import CgankdInputError
@@ -36,7 +43,7 @@ from cgankd.gan.label_embedding import DIM_EMBED, ILI_DEFAULTS, Y2H, pretrain_la
 from cgankd.gan.losses import GAN_LOSSES
 from cgankd.gan.models import GANS, build_discriminator, build_generator, encode_labels
 from cgankd.gan.vicinity import VicinalSampler, nu_from_kappa, rule_of_thumb
-from cgankd.h5io import Split
+from cgankd.h5io import Split, read_split
 from cgankd.options import merge_options
 from cgankd.provenance import config_hash
 
@@ -267,19 +274,40 @@ def build_setup(split: Split, opts: dict[str, Any], device: torch.device) -> Gan
 
 
 class Trainer:
-    """The GAN nets, their optimisers and the RNG: the state a checkpoint holds."""
+    """The GAN nets, their optimisers and the RNG: the state a checkpoint holds.
+
+    ``G`` and ``D`` are the plain modules (state dicts, EMA, passes that must not synchronise
+    ranks); ``g_train`` and ``d_train`` run the training steps' passes (DDP-wrapped under
+    torchrun, compiled when asked). The G step runs D through ``d_local``: D's gradients from that pass
+    are thrown away, so averaging them over ranks would be wasted traffic.
+    """
 
     def __init__(self, setup: GanSetup, opts: dict[str, Any], device: torch.device,
-                 y2h: nn.Module | None):
+                 y2h: nn.Module | None, accel: Accel, world: distributed.World):
         self.setup, self.opts, self.device, self.y2h = setup, opts, device, y2h
+        self.accel, self.world = accel, world
         self.G = build_generator(opts["backbone"], **setup.gen_kwargs).to(device)
         self.D = build_discriminator(opts["backbone"], **setup.disc_kwargs).to(device)
+        self.accel.prepare_model(self.G)
+        self.accel.prepare_model(self.D)
+        # The EMA copy keeps plain BatchNorm: rank 0 alone runs it (standing statistics,
+        # samples), and a SyncBatchNorm there would wait forever for the other ranks.
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.G = self.world.sync_batchnorm(self.G, device)
         betas = tuple(float(b) for b in opts["betas"])
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opts["lr_g"], betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opts["lr_d"], betas=betas)
+        self.scaler_g, self.scaler_d = self.accel.grad_scaler(), self.accel.grad_scaler()
         self.loss = GAN_LOSSES.get(opts["loss"])
         self.rng = torch.Generator()  # every random draw of the loop: resumable from its state
+
+    def start_ranks(self) -> None:
+        """Wrap G and D for the training steps; call after a checkpoint is loaded."""
+        world, compiled = self.world, self.accel.compiled
+        self.g_train = compiled(world.wrap(self.G, self.device))
+        self.d_train = compiled(world.wrap(self.D, self.device))
+        self.g_local = compiled(self.G) if world.parallel else self.g_train
+        self.d_local = compiled(self.D) if world.parallel else self.d_train
 
     def cond(self, labels: torch.Tensor) -> torch.Tensor:
         return encode_labels(labels.to(self.device), self.setup.condition, self.y2h)
@@ -287,35 +315,57 @@ class Trainer:
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.opts["dim_z"], generator=self.rng).to(self.device)
 
-    def _augment(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.opts["diffaug"], self.rng)
+    def _augment(self, x: torch.Tensor, share: slice, n: int) -> torch.Tensor:
+        """DiffAugment of this rank's ``share`` of one or two (real, fake) global batches of n.
+
+        DiffAugment draws one setting per image, in batch order, from the shared generator.
+        A rank augments a global-size batch holding its images at their global rows, so every
+        rank consumes the same draws and each image gets the setting it gets in one process.
+        """
+        if not self.world.parallel or not self.opts["diffaug"]:
+            return diff_augment(x, self.opts["diffaug"], self.rng)
+        copies = len(x) // (share.stop - share.start)
+        rows = torch.cat([torch.arange(share.start, share.stop) + k * n for k in range(copies)]
+                         ).to(self.device)
+        full = x.new_zeros((copies * n, *x.shape[1:])).index_copy(0, rows, x)
+        return diff_augment(full, self.opts["diffaug"], self.rng)[rows]
 
     def d_step(self) -> dict[str, float]:
         n = self.opts["batch_size"]
+        share, acc = self.world.share(n), self.accel
         batch = self.setup.labels.d_batch(n, self.rng)
-        real = to_float(self.setup.images[batch.real_index.to(self.device)])
-        with torch.no_grad():
-            fake = self.G(self._z(n), self.cond(batch.fake_label))
+        z = self._z(n)
+        real = to_float(self.setup.images[batch.real_index[share].to(self.device)])
+        with torch.no_grad(), acc.autocast():
+            fake = self.g_local(z[share], self.cond(batch.fake_label[share])).float()
+        m = len(real)
+        images = self._augment(torch.cat([real, fake]), share, n)
         # D has no batch statistics, so one pass over real and fake equals two passes.
-        out = self.D(self._augment(torch.cat([real, fake])),
-                     torch.cat([self.cond(batch.real_cond), self.cond(batch.fake_cond)]))
-        weights = [None if w is None else w.to(self.device)
+        with acc.autocast():
+            out = self.d_train(acc.prepare_input(images),
+                               torch.cat([self.cond(batch.real_cond[share]),
+                                          self.cond(batch.fake_cond[share])]))
+        out = out.float()  # losses and logged means in fp32 whatever the autocast
+        weights = [None if w is None else w[share].to(self.device)
                    for w in (batch.real_weight, batch.fake_weight)]
-        loss = self.loss.discriminator(out[:n], out[n:], *weights)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
-        return {"loss_d": loss.item(), "d_real": out[:n].mean().item(),
-                "d_fake": out[n:].mean().item()}
+        loss = self.loss.discriminator(out[:m], out[m:], *weights)
+        backward_step(loss, self.opt_d, self.scaler_d)
+        return {"loss_d": loss.item(), "d_real": out[:m].mean().item(),
+                "d_fake": out[m:].mean().item()}
 
     def g_step(self) -> dict[str, float]:
-        labels = self.setup.labels.g_labels(self.opts["batch_size"], self.rng)
-        fake = self.G(self._z(len(labels)), self.cond(labels))
-        out = self.D(self._augment(fake), self.cond(labels))
+        n = self.opts["batch_size"]
+        share, acc = self.world.share(n), self.accel
+        labels = self.setup.labels.g_labels(n, self.rng)
+        z = self._z(len(labels))
+        with acc.autocast():
+            fake = self.g_train(z[share], self.cond(labels[share]))
+        images = self._augment(fake.float(), share, n)
+        with acc.autocast():
+            out = self.d_local(acc.prepare_input(images), self.cond(labels[share]))
+        out = out.float()
         loss = self.loss.generator(out)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
+        backward_step(loss, self.opt_g, self.scaler_g)
         return {"loss_g": loss.item(), "d_gen": out.mean().item()}
 
     def iteration(self, it: int) -> dict[str, float]:
@@ -325,13 +375,14 @@ class Trainer:
         record.update(self.g_step())
         ema_update(self.G_ema, self.G, self.opts["ema_decay"] if it > self.opts["ema_start"]
                    else 0.0)
-        return record
+        return self.world.mean(record, self.device)
 
     def state(self) -> dict[str, Any]:
         return {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(),
                 "D": self.D.state_dict(), "opt_G": self.opt_g.state_dict(),
-                "opt_D": self.opt_d.state_dict(), "rng": self.rng.get_state(),
-                "torch_rng": torch.get_rng_state()}
+                "opt_D": self.opt_d.state_dict(), "scaler_G": self.scaler_g.state_dict(),
+                "scaler_D": self.scaler_d.state_dict(), "amp": self.accel.amp,
+                "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state()}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self.G.load_state_dict(state["G"])
@@ -339,6 +390,9 @@ class Trainer:
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_G"])
         self.opt_d.load_state_dict(state["opt_D"])
+        for scaler, key in ((self.scaler_g, "scaler_G"), (self.scaler_d, "scaler_D")):
+            if key in state:  # absent in checkpoints from before the amp option
+                scaler.load_state_dict(state[key])
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
 
@@ -378,7 +432,7 @@ def generator_payload(final: nn.Module, trainer: Trainer, *, options_hash: str, 
 
 def _pretrain_or_restore_y2h(split: Split, opts: dict[str, Any], device: torch.device,
                              checkpoint: Mapping[str, Any] | None, out: Path, seed: int,
-                             progress: bool) -> nn.Module | None:
+                             progress: bool, world: distributed.World) -> nn.Module | None:
     if split.task != "regression" or opts["label_input"] != "ili":
         return None
     if checkpoint is not None:
@@ -386,57 +440,81 @@ def _pretrain_or_restore_y2h(split: Split, opts: dict[str, Any], device: torch.d
         y2h.load_state_dict(checkpoint["y2h"])
         return y2h.eval().requires_grad_(False)
     _, y2h, curves = pretrain_label_embedding(
-        split, opts, device, generator=torch.Generator().manual_seed(seed + 1), progress=progress)
-    (out / "ili_pretrain.json").write_text(json.dumps(curves))
+        split, opts, device, generator=torch.Generator().manual_seed(seed + 1),
+        progress=progress and world.main)
+    # Every rank pretrains from the same seed; rank 0's copy is the one all condition on, so
+    # that GPU-dependent rounding cannot give the ranks different label embeddings.
+    world.broadcast_module(y2h)
+    if world.main:
+        (out / "ili_pretrain.json").write_text(json.dumps(curves))
     return y2h
 
 
-def _resumable(out: Path, resume_hash: str) -> dict[str, Any] | None:
+def _resumable(out: Path, resume_hash: str, amp: str, world: distributed.World
+               ) -> dict[str, Any] | None:
     path = out / CHECKPOINT
     if not path.exists():
         return None
     checkpoint = load_checkpoint(path)
-    if checkpoint.get("resume_hash") != resume_hash:
-        tqdm.write(f"{path}: written for other options, seed or data; training from scratch")
+    # Checkpoints from before the amp option hold fp32 runs.
+    if checkpoint.get("resume_hash") != resume_hash or checkpoint.get("amp", "fp32") != amp:
+        if world.main:
+            tqdm.write(f"{path}: written for other options, precision, seed or data; "
+                       f"training from scratch")
         return None
     return checkpoint
+
+
+def _check_world(opts: dict[str, Any], world: distributed.World) -> None:
+    if opts["batch_size"] % world.size:
+        raise CgankdInputError(f"option gan.batch_size {opts['batch_size']} must be divisible "
+                               f"by the {world.size} processes (GPUs) training the GAN")
 
 
 def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: str | Path, *,
                device: str = "auto", seed: int = 0, threads: int | None = None,
                progress: bool = True,
-               on_iteration: Callable[[int, dict[str, float]], None] | None = None
-               ) -> dict[str, Any]:
+               on_iteration: Callable[[int, dict[str, float]], None] | None = None,
+               accel: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train on ``train_split``, writing log, checkpoints, sample sheets and ``generator.pt``.
 
     A rerun with the same ``out_dir``, options (apart from iterations and output cadence), seed
     and data resumes from the last checkpoint. ``on_iteration(it, record)`` is called after each
-    iteration's record is logged (progress hooks; tests use it to simulate a kill).
+    iteration's record is logged (progress hooks; tests use it to simulate a kill). ``accel``
+    holds ``cgankd.accel`` options. Under torchrun only rank 0 writes files.
     """
     start_time = time.time()
     opts = resolve_options(options, train_split.attrs.get("task"))
+    accel_opts = checked_accel_options(accel)
+    world = distributed.current()
+    _check_world(opts, world)
     set_threads(threads)
     dev = pick_device(device)
+    acc = resolve_accel(accel_opts, dev, auto_amp=False)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     options_hash = config_hash(opts)
     resume_hash = config_hash({"options": {k: v for k, v in opts.items()
                                            if k not in NOT_IN_TRAJECTORY},
                                "seed": seed, "data": data_fingerprint(train_split)})
-    checkpoint = _resumable(out, resume_hash)
+    checkpoint = _resumable(out, resume_hash, acc.amp, world)
 
     seed_everything(seed)  # the nets' initialisation
     setup = build_setup(train_split, opts, dev)
-    y2h = _pretrain_or_restore_y2h(train_split, opts, dev, checkpoint, out, seed, progress)
-    trainer = Trainer(setup, opts, dev, y2h)
+    y2h = _pretrain_or_restore_y2h(train_split, opts, dev, checkpoint, out, seed, progress,
+                                   world)
+    trainer = Trainer(setup, opts, dev, y2h, acc, world)
     trainer.rng.manual_seed(seed)
     start = 0
     if checkpoint is not None:
         trainer.load_state(checkpoint)
         start = int(checkpoint["iteration"])
-        truncate_log(out / LOG, start)
-    else:
+        if world.main:
+            truncate_log(out / LOG, start)
+    elif world.main:
         (out / LOG).write_text("")
+    world.barrier()  # every rank has read the checkpoint before rank 0 may replace it
+    trainer.start_ranks()
 
     grid_labels, grid_rows = setup.labels.grid_labels()
     grid_z = torch.randn(len(grid_labels), opts["dim_z"],
@@ -449,31 +527,41 @@ def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: s
             "config_hash": options_hash, "resume_hash": resume_hash})
 
     record: dict[str, float] = {}
-    with open(out / LOG, "a") as log:
-        bar = tqdm(range(start + 1, opts["iterations"] + 1), desc="cGAN", disable=not progress,
-                   initial=start, total=opts["iterations"])
+    main = world.main  # the one rank that writes the log, samples and checkpoints
+    with open(out / LOG, "a") if main else contextlib.nullcontext() as log:
+        bar = tqdm(range(start + 1, opts["iterations"] + 1), desc="cGAN",
+                   disable=not (progress and main), initial=start, total=opts["iterations"])
         for it in bar:
             tick = time.time()
             record = trainer.iteration(it)
             record = {"iteration": it, **record, "seconds": round(time.time() - tick, 4)}
-            log.write(json.dumps(record) + "\n")
-            log.flush()
+            if main:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
             if it % 50 == 0:
                 bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}")
             if on_iteration is not None:
                 on_iteration(it, record)
-            if opts["sample_every"] and it % opts["sample_every"] == 0:
+            if main and opts["sample_every"] and it % opts["sample_every"] == 0:
                 save_grid(trainer.sample(trainer.standing_generator(), grid_z, grid_labels),
                           grid_rows, out / "samples" / f"iter_{it:06d}.png")
-            if it % opts["checkpoint_every"] == 0 or it == opts["iterations"]:
+            if main and (it % opts["checkpoint_every"] == 0 or it == opts["iterations"]):
                 save_checkpoint_at(it)
 
-    final = trainer.standing_generator()
-    save_grid(trainer.sample(final, grid_z, grid_labels), grid_rows, out / GRID)
-    save_checkpoint(out / GENERATOR, generator_payload(
-        final, trainer, options_hash=options_hash, seed=seed,
-        iterations=max(start, opts["iterations"])))
+    if main:
+        final = trainer.standing_generator()
+        save_grid(trainer.sample(final, grid_z, grid_labels), grid_rows, out / GRID)
+        save_checkpoint(out / GENERATOR, generator_payload(
+            final, trainer, options_hash=options_hash, seed=seed,
+            iterations=max(start, opts["iterations"])))
     return {"task": setup.task, "backbone": opts["backbone"], "start_iteration": start,
             "iterations": max(start, opts["iterations"]), "seconds": time.time() - start_time,
             "last": record, "config_hash": options_hash, "generator": str(out / GENERATOR),
-            "grid": str(out / GRID), "log": str(out / LOG), **setup.label_meta}
+            "grid": str(out / GRID), "log": str(out / LOG),
+            "accel": {**acc.summary(), "processes": world.size}, **setup.label_meta}
+
+
+def train_cgan_file(train_h5: str | Path, options: Mapping[str, Any] | None,
+                    out_dir: str | Path, **kwargs: Any) -> dict[str, Any]:
+    """``train_cgan`` on a split file: the form a torchrun worker receives (JSON-able)."""
+    return train_cgan(read_split(train_h5), options, out_dir, **kwargs)

@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+from cgankd import distributed
+from cgankd.accel import checked_accel_options
 from cgankd.conventions import LabelScale
 from cgankd.device import pick_device, seed_everything
 from cgankd.errors import CgankdInputError
@@ -17,6 +19,8 @@ from cgankd.train.model_file import load_model, save_model
 from cgankd.train.recipe import checked_recipe
 from cgankd.train.tensorset import concat, tensorset_from_split
 from cgankd.train.trainer import fit
+
+CRD = "crd"  # the KD method with a per-sample memory bank (cgankd/kd/crd.py)
 
 
 def _net_spec(net_cfg: Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
@@ -33,17 +37,24 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
                 kd_cfg: Mapping[str, Any] | None = None, teacher_model: str | Path | None = None,
                 extra_train_h5: Sequence[str | Path] = (), init_model: str | Path | None = None,
                 source_hash: str = "",
-                identity: Mapping[str, Any] | None = None, progress: bool = True
-                ) -> dict[str, Any]:
+                identity: Mapping[str, Any] | None = None, progress: bool = True,
+                accel: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train one net on ``train_h5`` (+ ``extra_train_h5``), select on ``val_h5``, save it.
 
     ``identity`` (student name, variant, ...) is copied into the model file so evaluation and
     the results table know what each file is without parsing paths. ``init_model`` starts from
     another model file's weights (v3 fine-tunes the no-KD student); it must be the same net.
+    ``accel`` holds ``cgankd.accel`` options. Under torchrun only rank 0 writes the model file.
     """
     where = {"teacher": "teacher", "student": "students", "metric": "quality"}[role]  # config
     recipe = checked_recipe(recipe, f"{where}.recipe")
     net_name, net_kwargs = _net_spec(net_cfg, f"{where}.net")
+    accel = checked_accel_options(accel)
+    world = distributed.current()
+    if world.parallel and kd_method == CRD:
+        raise CgankdInputError(f"KD method {CRD!r} trains on one GPU only: its memory bank is "
+                               f"updated per process, and DDP would keep rank 0's; set this "
+                               f"rule's gpu resource to 1")
     dev = pick_device(device)
     seed_everything(seed)
 
@@ -86,14 +97,16 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
     result = fit(objective, student, train, val, recipe, task=task, label_scale=scale,
                  device=dev, seed=seed, checkpoint_path=out_model.with_suffix(".resume.pt"),
                  log_path=out_log, fingerprint=config_hash(stable), desc=f"{role} {net_name}",
-                 progress=progress)
+                 progress=progress, accel=accel)
     meta = {**stable, "config_hash": config_hash(stable), "identity": dict(identity or {}),
             "task": task, "num_outputs": num_outputs, "in_channels": in_channels,
             "resolution": int(train_split.images.shape[-1]),
             "num_classes": num_outputs if task == "classification" else None,
             "train_size": len(train), "best_step": result.best_step,
-            "val": result.best_val, "provenance": volatile_provenance()}
+            "val": result.best_val, "accel": result.accel,
+            "provenance": volatile_provenance()}
     if scale is not None:
         meta.update(scale.as_dict())
-    save_model(out_model, result.best_state, meta)
+    if world.main:
+        save_model(out_model, result.best_state, meta)
     return {"best_step": result.best_step, "val": result.best_val}

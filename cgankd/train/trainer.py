@@ -4,6 +4,11 @@ Each step's batch rows and augmentation draws are functions of (seed, step) alon
 killed after a checkpoint and resumed gives the same model as one that was never stopped.
 Validation runs every ``eval_every`` steps; the weights with the best validation score are
 kept (never selected on test).
+
+Under torchrun (``cgankd.distributed``) every rank draws and augments the same global batch and
+trains on its share; every rank validates, so each returns a complete result, and only rank 0
+writes the log and checkpoints. ``accel`` options (``cgankd.accel``) set autocast, memory
+layout and compilation; their defaults leave a CPU run plain fp32.
 """
 
 import json
@@ -16,6 +21,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from cgankd import distributed
+from cgankd.accel import Accel, backward_step, resolve_accel
 from cgankd.conventions import LabelScale, to_float
 from cgankd.h5io import atomic_path
 from cgankd.train.augment import augment
@@ -32,6 +39,7 @@ class TrainResult:
     best_step: int
     best_val: dict[str, float]
     history: list[dict[str, Any]] = field(default_factory=list)
+    accel: dict[str, Any] = field(default_factory=dict)  # resolved settings and process count
 
 
 class BatchRows:
@@ -60,12 +68,21 @@ class BatchRows:
 
 @torch.no_grad()
 def predict(net: torch.nn.Module, images: torch.Tensor, batch_size: int,
-            device: torch.device) -> torch.Tensor:
-    """Net outputs for uint8 ``images`` (on any device), in eval mode, as float CPU tensor."""
+            device: torch.device, accel: Accel | None = None) -> torch.Tensor:
+    """Net outputs for uint8 ``images`` (on any device), in eval mode, as float CPU tensor.
+
+    ``accel`` (the training loop's) runs the passes under its autocast and memory layout.
+    """
     was_training = net.training
     net.eval()
-    outs = [net(to_float(images[i:i + batch_size].to(device))).float().cpu()
-            for i in range(0, len(images), batch_size)]
+    outs = []
+    for i in range(0, len(images), batch_size):
+        x = to_float(images[i:i + batch_size].to(device))
+        if accel is None:
+            outs.append(net(x).float().cpu())
+            continue
+        with accel.autocast():
+            outs.append(net(accel.prepare_input(x)).float().cpu())
     net.train(was_training)
     return torch.cat(outs)
 
@@ -91,20 +108,27 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
         recipe: Mapping[str, Any], *, task: str, label_scale: LabelScale | None,
         device: torch.device, seed: int, checkpoint_path: str | Path, log_path: str | Path,
         fingerprint: str, desc: str = "train", progress: bool = True,
-        on_step: Callable[[int], None] | None = None) -> TrainResult:
+        on_step: Callable[[int], None] | None = None,
+        accel: Mapping[str, Any] | None = None) -> TrainResult:
     """Train ``objective`` (whose ``student`` is scored on ``val``) for ``recipe['steps']``.
 
     ``checkpoint_path`` holds the resumable state; a checkpoint with another ``fingerprint``
-    (other recipe, data or net) is ignored. ``on_step`` is a test hook called after each step.
+    (other recipe, data or net) or another autocast precision is ignored. ``accel`` holds
+    ``cgankd.accel`` options. ``on_step`` is a test hook called after each step.
     """
     steps, batch_size = int(recipe["steps"]), int(recipe["batch_size"])
+    world = distributed.current()
+    acc = resolve_accel(accel, device)
     objective.to(device)
+    objective = world.sync_batchnorm(objective, device)  # swaps layers in place: student too
+    acc.prepare_model(objective)
     train_dev, val_dev = train.to(device), val.to(device)
     params = [p for p in objective.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=float(recipe["lr"]), momentum=float(recipe["momentum"]),
                                 weight_decay=float(recipe["weight_decay"]),
                                 nesterov=bool(recipe["nesterov"]))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe))
+    scaler = acc.grad_scaler()
     rows_of = BatchRows(len(train), batch_size, seed)
 
     start, history = 0, []
@@ -112,57 +136,74 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
     checkpoint_path = Path(checkpoint_path)
     if checkpoint_path.is_file():
         ckpt = load_checkpoint(checkpoint_path, device)
-        if ckpt.get("fingerprint") == fingerprint:
+        # Checkpoints from before the amp option hold fp32 runs.
+        if ckpt.get("fingerprint") == fingerprint and ckpt.get("amp", "fp32") == acc.amp:
             objective.load_state_dict(ckpt["objective"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
+            if "scaler" in ckpt:
+                scaler.load_state_dict(ckpt["scaler"])
             start, history = int(ckpt["step"]), list(ckpt["history"])
             best = {"state": ckpt["best_state"], "step": int(ckpt["best_step"]),
                     "val": dict(ckpt["best_val"])}
-            print(f"{desc}: resuming from step {start} ({checkpoint_path})")
+            if world.main:
+                print(f"{desc}: resuming from step {start} ({checkpoint_path})")
+    world.barrier()  # every rank has read the checkpoint before rank 0 may replace it
+    forward = acc.compiled(world.wrap(objective, device))
 
     running: dict[str, float] = {}
     n_running, t0 = 0, time.perf_counter()
-    bar = tqdm(total=steps, initial=start, desc=desc, disable=not progress, mininterval=5,
-               dynamic_ncols=True)
+    bar = tqdm(total=steps, initial=start, desc=desc, disable=not (progress and world.main),
+               mininterval=5, dynamic_ncols=True)
     objective.train()
     for step in range(start, steps):
         torch.manual_seed(seed * STEP_SEED_STRIDE + step)  # dropout, CRD negatives
         gen = torch.Generator().manual_seed(seed * STEP_SEED_STRIDE + step)
         x, y, idx = train_dev.batch(rows_of(step).to(device))
         x = augment(x, crop_pad=int(recipe["crop_pad"]), flip=bool(recipe["flip"]), generator=gen)
-        loss, parts = objective(x, y, idx)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        weight = 1.0
+        if world.parallel:
+            # Augmenting the whole batch on every rank keeps each image's crop and flip what it
+            # is in one process. Scaling the share's mean loss by its share of the batch makes
+            # DDP's gradient average the whole batch's gradient when shares differ in size.
+            share = world.share(len(y))
+            weight = (share.stop - share.start) * world.size / len(y)
+            x, y, idx = x[share], y[share], idx[share]
+        with acc.autocast():
+            loss, parts = forward(acc.prepare_input(x), y, idx)
+        backward_step(loss if weight == 1.0 else loss * weight, optimizer, scaler)
         scheduler.step()
-        for key, value in parts.items():
-            running[key] = running.get(key, 0.0) + value
+        for key, value in parts.items():  # weighted: the ranks' average is the batch's mean
+            running[key] = running.get(key, 0.0) + value * weight
         n_running += 1
         done = step + 1
         if done % int(recipe["eval_every"]) == 0 or done == steps:
             val_metrics = score(predict(student, val_dev.images, int(recipe["eval_batch_size"]),
-                                        device), val_dev.labels, task, label_scale)
+                                        device, acc), val_dev.labels, task, label_scale)
+            train_means = world.mean({k: v / n_running for k, v in running.items()}, device)
             history.append({"step": done, "lr": optimizer.param_groups[0]["lr"],
-                            "train": {k: v / n_running for k, v in running.items()},
+                            "train": train_means,
                             "val": val_metrics, "seconds": time.perf_counter() - t0})
             running, n_running = {}, 0
             if val_metrics["score"] > best["val"]["score"]:
                 best = {"state": cpu_state(student), "step": done, "val": val_metrics}
             bar.set_postfix(loss=f"{history[-1]['train']['total']:.3f}",
                             val=f"{val_metrics['score']:.2f}")
-            _write_history(Path(log_path), history)
-        if done % int(recipe["checkpoint_every"]) == 0 and done < steps:
-            save_checkpoint({"fingerprint": fingerprint, "step": done,
+            if world.main:
+                _write_history(Path(log_path), history)
+        if done % int(recipe["checkpoint_every"]) == 0 and done < steps and world.main:
+            save_checkpoint({"fingerprint": fingerprint, "step": done, "amp": acc.amp,
                              "objective": objective.state_dict(),
                              "optimizer": optimizer.state_dict(),
-                             "scheduler": scheduler.state_dict(), "history": history,
+                             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                             "history": history,
                              "best_state": best["state"], "best_step": best["step"],
                              "best_val": best["val"]}, checkpoint_path)
         bar.update(1)
         if on_step is not None:
             on_step(done)
     bar.close()
-    checkpoint_path.unlink(missing_ok=True)  # the finished model supersedes it
+    if world.main:
+        checkpoint_path.unlink(missing_ok=True)  # the finished model supersedes it
     return TrainResult(best_state=best["state"], best_step=best["step"], best_val=best["val"],
-                       history=history)
+                       history=history, accel={**acc.summary(), "processes": world.size})
