@@ -17,21 +17,12 @@ from cgankd.h5io import Split
 from cgankd.kd.objective import DistillObjective
 from cgankd.nets import build_net
 from cgankd.train.recipe import checked_recipe
-from cgankd.train.tensorset import TensorSet
 from cgankd.train.trainer import fit, predict
+from toy_data import bar_images
 
 CPU = torch.device("cpu")
 RECIPE = {"steps": 30, "batch_size": 16, "lr": 0.05, "crop_pad": 1, "flip": False,
           "eval_every": 10, "checkpoint_every": 10, "milestones": [0.5]}
-
-
-def _toy_sets(n=96, k=3, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % k
-    images = torch.randint(0, 60, (n, 1, 8, 8), generator=gen, dtype=torch.uint8)
-    for c in range(k):  # a bright bar whose row encodes the class: learnable in a few steps
-        images[labels == c, :, 2 * c + 1, :] = 250
-    return TensorSet(images, labels, torch.arange(n))
 
 
 def _fit(tmp_path, name, accel=None, steps=30):
@@ -39,7 +30,7 @@ def _fit(tmp_path, name, accel=None, steps=30):
     net = build_net("cnn", 3, 1, width=4, blocks=2)
     objective = DistillObjective("none", task="classification", student=net, teacher=None,
                                  sample_input=torch.zeros(2, 1, 8, 8), n_data=96)
-    result = fit(objective, net, _toy_sets(), _toy_sets(seed=1),
+    result = fit(objective, net, bar_images(), bar_images(seed=1),
                  checked_recipe({**RECIPE, "steps": steps}, "r"), task="classification",
                  label_scale=None, device=CPU, seed=0, checkpoint_path=tmp_path / f"{name}.pt",
                  log_path=tmp_path / f"{name}.jsonl", fingerprint="x", progress=False,
@@ -139,7 +130,7 @@ def test_channels_last_on_cpu_gives_the_same_model_within_tolerance(tmp_path):
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     for key, value in plain.best_state.items():
         torch.testing.assert_close(nhwc.best_state[key], value, rtol=1e-4, atol=1e-5)
-    images = _toy_sets(seed=2).images
+    images = bar_images(seed=2).images
     net.load_state_dict(plain.best_state)
     nhwc_net.load_state_dict(nhwc.best_state)
     acc = resolve_accel({"channels_last": True}, CPU)

@@ -15,8 +15,8 @@ from cgankd.train.augment import random_crop, random_flip
 from cgankd.train.model_file import load_model
 from cgankd.train.recipe import checked_recipe, lr_lambda
 from cgankd.train.stages import train_model
-from cgankd.train.tensorset import TensorSet
 from cgankd.train.trainer import BatchRows, fit, score
+from toy_data import bar_images
 
 
 def test_batch_rows_cover_each_epoch_once_and_repeat_exactly():
@@ -77,15 +77,6 @@ def test_score_regression_in_original_units():
     assert score(out, labels, "regression", scale)["mae"] == pytest.approx(4.5)
 
 
-def _toy_sets(n=96, k=3, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % k
-    images = torch.randint(0, 60, (n, 1, 8, 8), generator=gen, dtype=torch.uint8)
-    for c in range(k):  # a bright bar whose row encodes the class: learnable in a few steps
-        images[labels == c, :, 2 * c + 1, :] = 250
-    return TensorSet(images, labels, torch.arange(n))
-
-
 def _objective(seed=0):
     torch.manual_seed(seed)
     net = build_net("cnn", 3, 1, width=4, blocks=2)
@@ -100,8 +91,8 @@ RECIPE = {"steps": 30, "batch_size": 16, "lr": 0.05, "crop_pad": 1, "flip": Fals
 
 def test_fit_learns_and_selects_on_val(tmp_path):
     obj, net = _objective()
-    data = _toy_sets()
-    result = fit(obj, net, data, _toy_sets(seed=1), checked_recipe(RECIPE, "r"),
+    data = bar_images()
+    result = fit(obj, net, data, bar_images(seed=1), checked_recipe(RECIPE, "r"),
                  task="classification", label_scale=None, device=torch.device("cpu"), seed=0,
                  checkpoint_path=tmp_path / "ck.pt", log_path=tmp_path / "h.jsonl",
                  fingerprint="x", progress=False)
@@ -117,7 +108,7 @@ def test_killed_run_resumes_to_the_same_model(tmp_path):
     kwargs = dict(task="classification", label_scale=None, device=torch.device("cpu"), seed=0,
                   fingerprint="same", progress=False)
     obj, net = _objective()
-    whole = fit(obj, net, _toy_sets(), _toy_sets(seed=1), recipe,
+    whole = fit(obj, net, bar_images(), bar_images(seed=1), recipe,
                 checkpoint_path=tmp_path / "a.pt", log_path=tmp_path / "a.jsonl", **kwargs)
 
     class Killed(Exception):
@@ -129,11 +120,11 @@ def test_killed_run_resumes_to_the_same_model(tmp_path):
 
     obj, net = _objective()
     with pytest.raises(Killed):
-        fit(obj, net, _toy_sets(), _toy_sets(seed=1), recipe, checkpoint_path=tmp_path / "b.pt",
+        fit(obj, net, bar_images(), bar_images(seed=1), recipe, checkpoint_path=tmp_path / "b.pt",
             log_path=tmp_path / "b.jsonl", on_step=kill_at_25, **kwargs)
     assert torch.load(tmp_path / "b.pt", weights_only=True)["step"] == 20
     obj, net = _objective(seed=99)  # a fresh process: other initial weights, same checkpoint
-    resumed = fit(obj, net, _toy_sets(), _toy_sets(seed=1), recipe,
+    resumed = fit(obj, net, bar_images(), bar_images(seed=1), recipe,
                   checkpoint_path=tmp_path / "b.pt", log_path=tmp_path / "b.jsonl", **kwargs)
     for key, value in whole.best_state.items():
         assert torch.equal(value, resumed.best_state[key]), key
@@ -145,12 +136,12 @@ def test_checkpoint_of_another_config_is_ignored(tmp_path):
     recipe = checked_recipe(RECIPE, "r")
     obj, net = _objective()
     with pytest.raises(RuntimeError):
-        fit(obj, net, _toy_sets(), _toy_sets(seed=1), recipe, task="classification",
+        fit(obj, net, bar_images(), bar_images(seed=1), recipe, task="classification",
             label_scale=None, device=torch.device("cpu"), seed=0, fingerprint="old",
             checkpoint_path=tmp_path / "c.pt", log_path=tmp_path / "c.jsonl", progress=False,
             on_step=lambda s: (_ for _ in ()).throw(RuntimeError) if s == 15 else None)
     obj, net = _objective()
-    result = fit(obj, net, _toy_sets(), _toy_sets(seed=1), recipe, task="classification",
+    result = fit(obj, net, bar_images(), bar_images(seed=1), recipe, task="classification",
                  label_scale=None, device=torch.device("cpu"), seed=0, fingerprint="new",
                  checkpoint_path=tmp_path / "c.pt", log_path=tmp_path / "c.jsonl",
                  progress=False)
