@@ -165,3 +165,59 @@ def test_dr_mlp_starts_alive_at_ratio_one_and_learns():
     assert torch.allclose(model(h, code), torch.ones(16))
     model(h, code).sum().backward()
     assert model.net[-2].weight.grad.abs().sum() > 0
+
+
+def _memorising_fit(real_h: torch.Tensor, heldout_real: torch.Tensor, epochs: int,
+                    val_every: int):
+    """A 1-class fit of 8 real points against N(0, 1) fakes, scored on ``heldout_real``."""
+    gen = torch.Generator().manual_seed(1)
+    y8 = torch.zeros(len(real_h), dtype=torch.long)
+    fake_h = torch.randn(512, 1, generator=gen)  # fixed held-out fakes, as the stage draws them
+    heldout = (heldout_real, torch.zeros(len(heldout_real), dtype=torch.long),
+               fake_h, torch.zeros(512, dtype=torch.long))
+    torch.manual_seed(0)
+    model = DRMLP(1, 1, hidden=(64, 64), dropout=0.0)
+    curves = fit_density_ratio(model, lambda: [(real_h, y8)],
+                               lambda y: (torch.randn(len(y), 1, generator=gen), y),
+                               label_code=lambda y: torch.ones(len(y), 1),
+                               options={"epochs": epochs, "lr": 1e-2, "milestones": (epochs,),
+                                        "weight_decay": 0.0, "val_every": val_every},
+                               heldout=heldout)
+    return model, curves
+
+
+def test_heldout_selection_keeps_the_best_epoch_and_restores_it():
+    # Real law N(1, 0.5) against fakes N(0, 1): a true ratio exists, but 8 real points are
+    # memorised long before the fit ends, so held-out SP first falls, then rises.
+    gen = torch.Generator().manual_seed(0)
+    real_h = 1 + 0.5 * torch.randn(8, 1, generator=gen)
+    heldout_real = 1 + 0.5 * torch.randn(512, 1, generator=gen)
+    model, curves = _memorising_fit(real_h, heldout_real, epochs=400, val_every=10)
+    scored = [c for c in curves if "val_sp" in c]
+    assert [c["epoch"] for c in scored] == list(range(10, 401, 10))
+    best = min(scored, key=lambda c: c["val_sp"])
+    assert curves[-1]["selected_epoch"] == best["epoch"] < 400
+    assert best["val_sp"] < scored[-1]["val_sp"]  # the last epoch had overfitted
+    assert best["val_sp"] < -1.3132  # better than psi = 1 everywhere (SP = -1.31326)
+    # the restored model is the selected one: its held-out SP is the recorded value
+    with torch.no_grad():
+        zeros = torch.zeros(512, 1)
+        h_fake = torch.randn(512, 1, generator=torch.Generator().manual_seed(1))
+        _, parts = penalised_softplus_loss(model(heldout_real, zeros + 1), model(h_fake, zeros + 1))
+    assert parts["sp"] == pytest.approx(curves[-1]["selected_val_sp"], abs=1e-6)
+
+
+def test_heldout_selection_returns_a_flat_ratio_when_nothing_generalises():
+    # Held-out real data from the fakes' own law: no ratio beats psi = 1, so the fit's memorised
+    # points must not survive selection (epoch 0, the flat ratio, is kept).
+    gen = torch.Generator().manual_seed(0)
+    real_h = 1 + 0.5 * torch.randn(8, 1, generator=gen)
+    model, curves = _memorising_fit(real_h, torch.randn(512, 1, generator=gen), epochs=100,
+                                    val_every=10)
+    assert curves[-1]["selected_epoch"] == 0
+    with torch.no_grad():
+        psi = model(torch.linspace(-3, 3, 50).unsqueeze(1), torch.ones(50, 1))
+    assert torch.allclose(psi, torch.ones(50))
+    _, last_only = _memorising_fit(real_h, torch.randn(512, 1, generator=gen), epochs=100,
+                                   val_every=0)
+    assert "selected_epoch" not in last_only[-1] and "val_sp" not in last_only[-1]

@@ -30,7 +30,7 @@ GAN = {"iterations": 6, "batch_size": 16, "g_ch": 8, "d_ch": 8, "dim_z": 8, "dim
 DRE = {"extractor_width": 4, "dr_hidden": [16, 16, 8, 8, 8], "batch_size": 32,
        "extractor_recipe": {"steps": 6, "eval_every": 3, "batch_size": 16, "crop_pad": 0,
                             "flip": False},
-       "fit": {"epochs": 2}}
+       "fit": {"epochs": 2, "val_every": 1}}
 SUB = {"per_class": 12, "label_grid": 4, "per_label": 9, "n_burnin": 20, "batch_size": 16,
        "label_window": False}
 
@@ -79,6 +79,9 @@ def test_fit_dre_writes_curves_and_a_loadable_model(trained):
     task, folder, _ = trained
     curves = json.loads((folder / "curves.json").read_text())
     assert len(curves["dr"]) == 2 and "extractor_val" in curves
+    # held-out selection ran on the validation split: every epoch scored, one kept
+    assert all("val_sp" in row for row in curves["dr"])
+    assert curves["dr"][-1]["selected_epoch"] in (0, 1, 2)
     extractor, psi, code, meta = load_dre(folder / "dre.pt", "cpu")
     assert meta["task"] == task and (code is not None) == (task == "classification")
 

@@ -3,8 +3,15 @@
 Generic on purpose: features in, loss curves out. The caller supplies the real feature
 batches (extractor applied to real images) and a function that makes fake features at given
 labels (generator + extractor), so this module knows nothing of GANs, extractors or files.
+
+Held-out selection: with few real images the DR MLP can memorise them, and its psi then
+favours fakes that look like those few training images rather than like the real
+distribution. Given held-out real features and fakes at their labels, the fit scores SP on
+them every ``val_every`` epochs (epoch 0, psi = 1 everywhere, included) and keeps the best
+state; a fit that never beats the flat ratio returns psi = 1, i.e. subsampling changes nothing.
 """
 
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -16,6 +23,9 @@ from cgankd.errors import CgankdInputError
 from cgankd.options import merge_options
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (features h, labels or label codes)
+# Held-out (h_real, y_real, h_fake, y_fake): real features not used for fitting, and fakes at
+# their labels, fixed for the whole fit so every evaluation sees the same samples.
+Heldout = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 DEFAULTS: dict[str, Any] = {
     "epochs": 200,                # published cDR-RS setting
@@ -25,6 +35,10 @@ DEFAULTS: dict[str, Any] = {
     "milestones": (80, 150),      # epochs at which lr is multiplied by gamma, published
     "gamma": 0.1,                 # lr decay factor at each milestone
     "lam": 0.01,                  # penalty weight of the loss: 0.01 (v3) or 1e-3 (v1)
+    # Epochs between held-out SP evaluations for model selection (not published: the published
+    # fit keeps the last epoch, fine with 50k real images, not with 200); 0 = keep the last.
+    # Without held-out data the last epoch is kept too.
+    "val_every": 10,
 }
 
 
@@ -33,6 +47,7 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
                       label_code: Callable[[torch.Tensor], torch.Tensor] | None = None,
                       train_label_code: bool = False,
                       options: Mapping[str, Any] | None = None,
+                      heldout: Heldout | None = None,
                       where: str = "dre") -> list[dict[str, float]]:
     """Train ``model`` (psi(h, code), e.g. a DRMLP) in place; return one loss dict per epoch.
 
@@ -43,9 +58,17 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
     parameters are trained alongside the model only when train_label_code is True (the
     class embedding), never otherwise (y2h belongs to the GAN and stays frozen).
     options override DEFAULTS; ``where`` names the config section in error messages.
+    With ``heldout`` and options val_every > 0 (the default), held-out SP is logged (``val_sp``) and the
+    model (and trained label code) of the best evaluation is restored at the end; the last
+    curve row then carries ``selected_epoch``.
     Leaves the model in eval mode (dropout off), ready to score samples.
     """
     opts = merge_options(DEFAULTS, options, where)
+    val_every = int(opts["val_every"])
+    if val_every < 0:
+        raise CgankdInputError(f"{where}.val_every must be >= 0, got {val_every}")
+    if heldout is None:
+        val_every = 0
     device = next(model.parameters()).device
     params = list(model.parameters())
     if train_label_code:
@@ -68,9 +91,27 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
     def ratios(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return model(h.to(device), encode(y))
 
+    trained = [model] + ([label_code] if train_label_code else [])
+
+    def heldout_sp() -> float:
+        """SP on the held-out pairs, dropout off (the model as it would score samples)."""
+        h_real, y_real, h_fake, y_fake = heldout
+        for net in trained:
+            net.eval()
+        with torch.no_grad():
+            _, parts = penalised_softplus_loss(ratios(h_real, y_real), ratios(h_fake, y_fake))
+        for net in trained:
+            net.train()
+        return parts["sp"]
+
+    best = None  # (held-out SP, epoch, state dicts of the trained modules)
+    if val_every:
+        best = (heldout_sp(), 0, [copy.deepcopy(net.state_dict()) for net in trained])
+
     curves: list[dict[str, float]] = []
     model.train()
-    for epoch in range(1, int(opts["epochs"]) + 1):
+    epochs = int(opts["epochs"])
+    for epoch in range(1, epochs + 1):
         lr = optimiser.param_groups[0]["lr"]
         sums: dict[str, float] = {}
         count = 0
@@ -89,5 +130,16 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
         schedule.step()
         curves.append({"epoch": epoch, "lr": lr, "batches": count,
                        **{key: total / count for key, total in sums.items()}})
-    model.eval()
+        if val_every and (epoch % val_every == 0 or epoch == epochs):
+            curves[-1]["val_sp"] = heldout_sp()
+            if curves[-1]["val_sp"] < best[0]:
+                best = (curves[-1]["val_sp"], epoch,
+                        [copy.deepcopy(net.state_dict()) for net in trained])
+    if best is not None:
+        for net, state in zip(trained, best[2]):
+            net.load_state_dict(state)
+        curves[-1]["selected_epoch"] = best[1]
+        curves[-1]["selected_val_sp"] = best[0]
+    for net in trained:
+        net.eval()
     return curves

@@ -42,6 +42,9 @@ DRE_DEFAULTS: dict[str, Any] = {
     "dr_hidden": None,  # DR MLP widths; null = published (2048..128 classes, 1024..64 regression)
     "dr_dropout": 0.5,
     "batch_size": 256,  # real (and as many fake) samples per DR step
+    # Held-out selection (dre.fit.val_every): fakes per validation image, drawn once at the
+    # validation labels; more fakes make the held-out SP less noisy at a small cost.
+    "val_fakes_per_image": 5,
     "fit": {},  # DR fit overrides (cgankd/dre/fit.py: epochs, lr, betas, lam, ...)
 }
 
@@ -62,8 +65,8 @@ def build_extractor(task: str, in_channels: int, resolution: int, num_classes: i
 
 def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
             out_model: str | Path, out_curves: str | Path, *, options: Mapping[str, Any] | None,
-            seed: int, device: str = "auto", source_hash: str = "",
-            progress: bool = True) -> dict[str, Any]:
+            seed: int, device: str = "auto", accel: Mapping[str, Any] | None = None,
+            source_hash: str = "", progress: bool = True) -> dict[str, Any]:
     opts = checked_dre_options(options)
     dev = pick_device(device)
     gen = seed_everything(seed)
@@ -87,7 +90,8 @@ def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path
                  task=task, label_scale=scale, device=dev, seed=seed,
                  checkpoint_path=out_model.with_suffix(".resume.pt"),
                  log_path=out_model.with_name("extractor_history.jsonl"),
-                 fingerprint=config_hash(stable), desc="dre extractor", progress=progress)
+                 fingerprint=config_hash(stable), desc="dre extractor", progress=progress,
+                 accel=accel)
     extractor.load_state_dict(_strip(result.best_state))
     extractor.to(dev).eval().requires_grad_(False)
 
@@ -111,6 +115,18 @@ def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path
         perm = torch.randperm(len(labels), generator=gen).to(dev)
         return [(h_real[rows], labels[rows]) for rows in perm.split(batch)]
 
+    def heldout_pairs():
+        """Validation features and fakes at their labels, from their own seeded stream."""
+        held_gen = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            h_val = torch.cat([features(extractor, val.batch(rows.to(val.images.device))[0]
+                                        .to(dev)) for rows in torch.arange(len(val)).split(512)])
+            y_val = val.labels.to(dev)
+            y_fake = y_val.repeat(int(opts["val_fakes_per_image"]))
+            h_fake = torch.cat([features(extractor, source.images(y, held_gen))
+                                for y in y_fake.split(512)])
+        return h_val, y_val, h_fake, y_fake
+
     def fake_batch(y: torch.Tensor):
         with torch.no_grad():
             h = features(extractor, source.images(y, gen))
@@ -118,7 +134,8 @@ def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path
 
     curves = fit_density_ratio(psi, real_batches, fake_batch, label_code=label_code,
                                train_label_code=task == "classification",
-                               options=opts["fit"], where="dre.fit")
+                               options=opts["fit"], heldout=heldout_pairs(),
+                               where="dre.fit")
     meta = {"format": FORMAT, "task": task, "num_classes": num_classes,
             "extractor_kwargs": extractor_kwargs, "dr_kwargs": dr_kwargs,
             "extractor": {k: v.cpu() for k, v in extractor.state_dict().items()},
