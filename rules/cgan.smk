@@ -66,7 +66,7 @@ rule subsample:
         pool=f"{RESULTS}/fake/pool_{{sampler}}.h5",
         stats=f"{RESULTS}/fake/pool_{{sampler}}_acceptance.json",
     params:
-        options=lambda w: {**config["subsample"]["options"], "method": w.sampler},
+        options=lambda w: options_for_method(config["subsample"]["options"], w.sampler),
         seed=config["subsample"]["seed"],
         device=config["device"],
         source_hash=stage_source_hash("fake"),

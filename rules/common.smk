@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # the cgankd package beside this workflow
 from cgankd.config import config_problem, load_schema
+from cgankd.fake.sampler_options import options_for_method
 from cgankd.stages import stage_source_hash
 
 SCHEMA = f"{workflow.basedir}/config/schema.yaml"

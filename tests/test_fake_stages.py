@@ -15,7 +15,8 @@ from cgankd.errors import CgankdInputError
 from cgankd.fake import filter_stage
 from cgankd.fake.dre_stage import fit_dre, load_dre
 from cgankd.fake.filter_stage import filter_relabel
-from cgankd.fake.subsample_stage import subsample
+from cgankd.fake.sampler_options import options_for_method
+from cgankd.fake.subsample_stage import checked_subsample_options, subsample
 from cgankd.gan.train import train_cgan
 from cgankd.h5io import Split, read_array, read_split, write_split
 from cgankd.filtering import classification_losses
@@ -262,3 +263,10 @@ def test_quality_of_a_fake_set(trained, pool):
     q = write_quality(folder / "q.json", folder / "teacher.pt", paths["test"], out)
     assert q["fid"] >= 0 and json.loads((folder / "q.json").read_text())["fid"] == q["fid"]
     assert ("label_agreement" in q) == (task == "classification")
+
+
+def test_plain_generation_sees_only_the_options_it_reads():
+    opts = {"per_class": 5, "n_burnin": 9, "zeta_mult": 1.0, "label_window": True}
+    assert options_for_method(opts, "none") == {"per_class": 5, "method": "none"}
+    assert options_for_method(opts, "cdrrs") == {**opts, "method": "cdrrs"}
+    assert checked_subsample_options(options_for_method(opts, "none"))["method"] == "none"

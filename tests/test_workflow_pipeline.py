@@ -115,6 +115,14 @@ def test_changing_rho_reruns_only_the_filter_and_what_follows(finished):
     assert jobs["train_student"] == 3  # cGAN-KD, cGAN-KD + KD, the relabelled rung
 
 
+def test_changing_a_sampler_option_leaves_the_unprocessed_pool_alone(finished):
+    work, config = finished
+    jobs = _changed(work, config, lambda c: c["subsample"]["options"].update(n_burnin=7))
+    assert jobs.get("subsample") == 1  # the cDR-RS pool; plain generation ignores n_burnin
+    assert jobs.get("filter_relabel") == 3  # subsampled, filtered, relabelled; not unprocessed
+    assert "fit_dre" not in jobs and "train_cgan" not in jobs
+
+
 def test_changing_gan_iterations_reruns_the_gan_and_what_follows(finished):
     work, config = finished
     jobs = _changed(work, config, lambda c: c["gan"]["options"].update(iterations=5))
