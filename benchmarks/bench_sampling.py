@@ -22,7 +22,6 @@ throughput does not depend on their quality, only acceptance does, and it is rep
 """
 
 import math
-import resource
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ import h5py
 import numpy as np
 import torch
 import yaml
-from common import parser, report, sync
+from common import parser, peak_rss_mb, report, sync
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
@@ -272,18 +271,6 @@ def run_naive(models: dict[str, Path], sizes: dict[str, Any], device: torch.devi
 
 SIDES = {"stages": run_stages, "sampling_bound": time_sampling_bound,
          "filter_bound": time_filter_bound, "naive": run_naive}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory: /proc's VmHWM where there is one. On Linux,
-    ru_maxrss keeps the high-water mark of the process before exec, which for a spawned child
-    is the parent's resident size at fork: every side would report the parent's peak."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def measure(side: str, threads: int, device: str, *args: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import parser, report, setup, timed
+from common import parser, peak_rss_mb, report, setup, timed
 
 from cgankd.accel import Accel, backward_step, resolve_accel
 from cgankd.conventions import to_float
@@ -152,8 +152,12 @@ def main() -> int:
               "student_steps": args.steps, "student_bare_s": s_bare, "student_pipeline_s": s_pipe,
               "student_bare_over_pipeline": s_bare / s_pipe,  # target >= 0.77
               "gan_iterations": args.gan_iterations, "gan_bare_s": g_bare,
-              "gan_pipeline_s": g_pipe, "gan_bare_over_pipeline": g_bare / g_pipe}
-    report(result, ("student_bare_over_pipeline", "gan_bare_over_pipeline"), args.out)
+              "gan_pipeline_s": g_pipe, "gan_bare_over_pipeline": g_bare / g_pipe,
+              "peak_rss_mb": peak_rss_mb()}  # both loops and both sides: the process's peak
+    if device.type == "cuda":
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
+    report(result, ("student_bare_over_pipeline", "gan_bare_over_pipeline",
+                    *(k for k in result if k.startswith("peak_"))), args.out)
     return 0
 
 

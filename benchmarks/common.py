@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import resource
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,6 +38,18 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     fn()
     sync(device)
     return time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: /proc's VmHWM where there is one. On Linux,
+    ru_maxrss keeps the high-water mark of the process before exec, which for a spawned child
+    is the parent's resident size at fork: every side would report the parent's peak."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def report(result: dict, keys: Sequence[str], out: Path | None) -> None:
