@@ -58,9 +58,9 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
     parameters are trained alongside the model only when train_label_code is True (the
     class embedding), never otherwise (y2h belongs to the GAN and stays frozen).
     options override DEFAULTS; ``where`` names the config section in error messages.
-    With ``heldout`` and options val_every > 0 (the default), held-out SP is logged (``val_sp``) and the
-    model (and trained label code) of the best evaluation is restored at the end; the last
-    curve row then carries ``selected_epoch``.
+    With ``heldout`` and options val_every > 0 (the default), held-out SP is logged
+    (``val_sp``) and the model (and trained label code) of the best evaluation is restored
+    at the end; the last curve row then carries ``selected_epoch`` and ``selected_val_sp``.
     Leaves the model in eval mode (dropout off), ready to score samples.
     """
     opts = merge_options(DEFAULTS, options, where)

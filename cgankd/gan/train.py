@@ -278,8 +278,8 @@ class Trainer:
 
     ``G`` and ``D`` are the plain modules (state dicts, EMA, passes that must not synchronise
     ranks); ``g_train`` and ``d_train`` run the training steps' passes (DDP-wrapped under
-    torchrun, compiled when asked). The G step runs D through ``d_local``: D's gradients from that pass
-    are thrown away, so averaging them over ranks would be wasted traffic.
+    torchrun, compiled when asked). The G step runs D through ``d_local``: D's gradients
+    from that pass are thrown away, so averaging them over ranks would be wasted traffic.
     """
 
     def __init__(self, setup: GanSetup, opts: dict[str, Any], device: torch.device,
