@@ -28,7 +28,7 @@ from cgankd.options import merge_options
 from cgankd.provenance import config_hash, volatile_provenance
 from cgankd.train.checkpoint import load_checkpoint, save_checkpoint
 from cgankd.train.recipe import checked_recipe
-from cgankd.train.tensorset import tensorset_from_split
+from cgankd.train.tensorset import TensorSet, tensorset_from_split
 from cgankd.train.trainer import fit
 
 FORMAT = "cgankd.dre/1"
@@ -105,9 +105,13 @@ def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path
     label_code = ClassLabelCode(num_classes).to(dev) if task == "classification" \
         else source.label_code
 
-    with torch.no_grad():  # the extractor is frozen and deterministic: embed real data once
-        h_real = torch.cat([features(extractor, train.batch(rows.to(train.images.device))[0]
-                                     .to(dev)) for rows in torch.arange(len(train)).split(512)])
+    @torch.no_grad()
+    def embed(images: TensorSet) -> torch.Tensor:
+        """Features of every real image, in 512-image batches."""
+        return torch.cat([features(extractor, images.batch(rows.to(images.images.device))[0]
+                                   .to(dev)) for rows in torch.arange(len(images)).split(512)])
+
+    h_real = embed(train)  # the extractor is frozen and deterministic: embed real data once
     labels = train.labels.to(dev)
     batch = int(opts["batch_size"])
 
@@ -118,10 +122,8 @@ def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path
     def heldout_pairs():
         """Validation features and fakes at their labels, from their own seeded stream."""
         held_gen = torch.Generator().manual_seed(seed + 1)
+        h_val, y_val = embed(val), val.labels.to(dev)
         with torch.no_grad():
-            h_val = torch.cat([features(extractor, val.batch(rows.to(val.images.device))[0]
-                                        .to(dev)) for rows in torch.arange(len(val)).split(512)])
-            y_val = val.labels.to(dev)
             y_fake = y_val.repeat(int(opts["val_fakes_per_image"]))
             h_fake = torch.cat([features(extractor, source.images(y, held_gen))
                                 for y in y_fake.split(512)])
@@ -134,7 +136,8 @@ def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path
 
     curves = fit_density_ratio(psi, real_batches, fake_batch, label_code=label_code,
                                train_label_code=task == "classification",
-                               options=opts["fit"], heldout=heldout_pairs(),
+                               options=opts["fit"],
+                               heldout=heldout_pairs() if opts["fit"]["val_every"] else None,
                                where="dre.fit")
     meta = {"format": FORMAT, "task": task, "num_classes": num_classes,
             "extractor_kwargs": extractor_kwargs, "dr_kwargs": dr_kwargs,
