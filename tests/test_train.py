@@ -53,10 +53,11 @@ def test_random_flip_flips_about_half():
 
 
 def test_lr_schedules():
-    multi = lr_lambda(checked_recipe({"steps": 100, "milestones": [0.5, 0.75]}, "r"))
+    multi = lr_lambda(checked_recipe({"steps": 100, "milestones": [0.5, 0.75]}, "r"), 100)
     assert [multi(s) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx(
         [1, 1, 0.1, 0.1, 0.01, 0.01])
-    cos = lr_lambda(checked_recipe({"steps": 100, "schedule": "cosine", "warmup_steps": 10}, "r"))
+    cos = lr_lambda(checked_recipe({"steps": 100, "schedule": "cosine", "warmup_steps": 10}, "r"),
+                    100)
     assert cos(0) == pytest.approx(0.1) and cos(9) == pytest.approx(1.0)
     assert cos(10) == pytest.approx(1.0) and cos(55) == pytest.approx(0.5, abs=1e-6)
 
@@ -103,8 +104,13 @@ def test_fit_learns_and_selects_on_val(tmp_path):
     assert not (tmp_path / "ck.pt").exists()  # the finished run removes its resume file
 
 
-def test_killed_run_resumes_to_the_same_model(tmp_path):
-    recipe = checked_recipe(RECIPE, "r")
+# 5 epochs of 96 images in batches of 16: the same 30 steps, resolved from the set's size.
+EPOCHS_LAST = {**RECIPE, "budget": "epochs", "epochs": 5, "selection": "last"}
+
+
+@pytest.mark.parametrize("overrides", [RECIPE, EPOCHS_LAST], ids=["steps-best", "epochs-last"])
+def test_killed_run_resumes_to_the_same_model(tmp_path, overrides):
+    recipe = checked_recipe(overrides, "r")
     kwargs = dict(task="classification", label_scale=None, device=torch.device("cpu"), seed=0,
                   fingerprint="same", progress=False)
     obj, net = _objective()
@@ -182,6 +188,25 @@ def test_train_model_writes_a_loadable_model_and_distils(tmp_path, task):
     assert net(torch.zeros(2, 1, 8, 8)).shape == (2, 3 if task == "classification" else 1)
     if task == "regression":
         assert (meta["label_min"], meta["label_max"]) == (0.0, 90.0)
+
+
+def test_model_file_names_its_protocol_and_epochs_grow_with_fakes(tmp_path):
+    paths = _write_splits(tmp_path, "classification")
+    recipe = {"budget": "epochs", "epochs": 2, "batch_size": 16, "eval_every": 100,
+              "selection": "last", "crop_pad": 0, "flip": False}
+    common = dict(role="student", val_h5=paths["val"], net_cfg={"net": "cnn"}, recipe=recipe,
+                  seed=0, progress=False)
+    train_model(train_h5=paths["train"], out_model=tmp_path / "real.pt",
+                out_log=tmp_path / "real.jsonl", **common)
+    train_model(train_h5=paths["train"], extra_train_h5=[paths["val"]],  # 30 extra "fakes"
+                out_model=tmp_path / "fakes.pt", out_log=tmp_path / "fakes.jsonl", **common)
+    _, real = load_model(tmp_path / "real.pt")
+    _, fakes = load_model(tmp_path / "fakes.pt")
+    assert {k: real[k] for k in ("budget", "epochs", "selection", "steps", "best_step")} == \
+        {"budget": "epochs", "epochs": 2, "selection": "last", "steps": 8, "best_step": 8}
+    assert (fakes["train_size"], fakes["steps"], fakes["best_step"]) == (90, 12, 12)
+    assert real["passes"] == pytest.approx(8 * 16 / 60, abs=1e-3)
+    assert "loss" in real["val"]
 
 
 def test_student_with_kd_needs_a_teacher(tmp_path):

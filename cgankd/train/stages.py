@@ -31,6 +31,18 @@ def _net_spec(net_cfg: Mapping[str, Any], where: str) -> tuple[str, dict[str, An
     return net_cfg["net"], dict(net_cfg.get("kwargs") or {})
 
 
+def _protocol(recipe: Mapping[str, Any], steps: int, n_train: int) -> dict[str, Any]:
+    """What the results table needs to name the training protocol of a model file.
+
+    ``epochs`` is the configured count (None under budget "steps"); ``passes`` is how many
+    times the run went through its own training set, under either budget, so a table can show
+    that equal steps give a variant with fakes fewer passes over the real images.
+    """
+    batch = min(int(recipe["batch_size"]), n_train)  # BatchRows' batch on a small set
+    return {"budget": recipe["budget"], "steps": steps, "epochs": recipe["epochs"],
+            "passes": round(steps * batch / n_train, 3), "selection": recipe["selection"]}
+
+
 def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_model: str | Path,
                 out_log: str | Path, net_cfg: Mapping[str, Any], recipe: Mapping[str, Any],
                 seed: int, device: str = "auto", kd_method: str = NO_KD,
@@ -102,11 +114,11 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
             "task": task, "num_outputs": num_outputs, "in_channels": in_channels,
             "resolution": int(train_split.images.shape[-1]),
             "num_classes": num_outputs if task == "classification" else None,
-            "train_size": len(train), "best_step": result.best_step,
-            "val": result.best_val, "accel": result.accel,
+            "train_size": len(train), **_protocol(recipe, result.steps, len(train)),
+            "best_step": result.best_step, "val": result.best_val, "accel": result.accel,
             "provenance": volatile_provenance()}
     if scale is not None:
         meta.update(scale.as_dict())
     if world.main:
         save_model(out_model, result.best_state, meta)
-    return {"best_step": result.best_step, "val": result.best_val}
+    return {"steps": result.steps, "best_step": result.best_step, "val": result.best_val}

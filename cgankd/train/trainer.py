@@ -2,8 +2,8 @@
 
 Each step's batch rows and augmentation draws are functions of (seed, step) alone, so a run
 killed after a checkpoint and resumed gives the same model as one that was never stopped.
-Validation runs every ``eval_every`` steps; the weights with the best validation score are
-kept (never selected on test).
+Validation runs every ``eval_every`` steps and at the end; the recipe's ``selection`` keeps the
+weights with the best validation score (never selected on test) or the final ones.
 
 Under torchrun (``cgankd.distributed``) every rank draws and augments the same global batch and
 trains on its share; every rank validates, so each returns a complete result, and only rank 0
@@ -12,6 +12,7 @@ layout and compilation; their defaults leave a CPU run plain fp32.
 """
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from cgankd import distributed
@@ -27,7 +29,7 @@ from cgankd.conventions import LabelScale, to_float
 from cgankd.h5io import atomic_path
 from cgankd.train.augment import augment
 from cgankd.train.checkpoint import cpu_state, load_checkpoint, save_checkpoint
-from cgankd.train.recipe import lr_lambda
+from cgankd.train.recipe import lr_lambda, resolved_steps
 from cgankd.train.tensorset import TensorSet
 
 STEP_SEED_STRIDE = 1_000_003  # a prime: (seed, step) pairs never share a generator seed
@@ -35,9 +37,10 @@ STEP_SEED_STRIDE = 1_000_003  # a prime: (seed, step) pairs never share a genera
 
 @dataclass
 class TrainResult:
-    best_state: dict[str, torch.Tensor]
-    best_step: int
+    best_state: dict[str, torch.Tensor]  # the selected weights ("best" or "last")
+    best_step: int  # the step they were taken at; ``steps`` under selection "last"
     best_val: dict[str, float]
+    steps: int  # the resolved budget (``recipe.resolved_steps``)
     history: list[dict[str, Any]] = field(default_factory=list)
     accel: dict[str, Any] = field(default_factory=dict)  # resolved settings and process count
 
@@ -89,14 +92,34 @@ def predict(net: torch.nn.Module, images: torch.Tensor, batch_size: int,
 
 def score(outputs: torch.Tensor, labels: torch.Tensor, task: str,
           label_scale: LabelScale | None) -> dict[str, float]:
-    """Validation metrics: accuracy (%) or MAE in original units; ``score`` is higher-better."""
+    """Validation metrics: accuracy (%) or MAE in original units; ``score`` is higher-better.
+
+    ``loss`` is the training loss without KD terms (CE, or MSE on normalised labels): a
+    continuous value that breaks ties of a coarse score (accuracy on a small split).
+    """
     labels = labels.cpu()
     if task == "classification":
         acc = 100.0 * (outputs.argmax(1) == labels).float().mean().item()
-        return {"accuracy": acc, "score": acc}
+        return {"accuracy": acc, "score": acc,
+                "loss": F.cross_entropy(outputs, labels.long()).item()}
     pred = label_scale.predicted(outputs)
     mae = (pred - label_scale.denormalise(labels.float())).abs().mean().item()
-    return {"mae": mae, "score": -mae}
+    return {"mae": mae, "score": -mae,
+            "loss": F.mse_loss(outputs.reshape(-1), labels.float().reshape(-1)).item()}
+
+
+def selects(selection: str, new: Mapping[str, float], kept: Mapping[str, float]) -> bool:
+    """Whether a later evaluation ``new`` replaces the ``kept`` checkpoint's metrics.
+
+    "last" always moves on. "best" takes a higher score; on an equal score, a lower or equal
+    validation loss, so a plateau picks its end rather than its first maximum (which on a
+    small validation split is often still at the initial learning rate).
+    """
+    if selection == "last":
+        return True
+    if new["score"] != kept["score"]:
+        return new["score"] > kept["score"]
+    return new["loss"] <= kept.get("loss", math.inf)  # checkpoints from before the loss key
 
 
 def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
@@ -110,13 +133,15 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
         fingerprint: str, desc: str = "train", progress: bool = True,
         on_step: Callable[[int], None] | None = None,
         accel: Mapping[str, Any] | None = None) -> TrainResult:
-    """Train ``objective`` (whose ``student`` is scored on ``val``) for ``recipe['steps']``.
+    """Train ``objective`` (whose ``student`` is scored on ``val``) for the recipe's budget.
 
-    ``checkpoint_path`` holds the resumable state; a checkpoint with another ``fingerprint``
-    (other recipe, data or net) or another autocast precision is ignored. ``accel`` holds
-    ``cgankd.accel`` options. ``on_step`` is a test hook called after each step.
+    The step count is ``resolved_steps(recipe, len(train))``; ``recipe['selection']`` picks the
+    returned weights. ``checkpoint_path`` holds the resumable state; a checkpoint with another
+    ``fingerprint`` (other recipe, data or net), step count or autocast precision is ignored.
+    ``accel`` holds ``cgankd.accel`` options. ``on_step`` is a test hook called after each step.
     """
-    steps, batch_size = int(recipe["steps"]), int(recipe["batch_size"])
+    steps, batch_size = resolved_steps(recipe, len(train)), int(recipe["batch_size"])
+    selection = recipe["selection"]
     world = distributed.current()
     acc = resolve_accel(accel, device)
     objective.to(device)
@@ -127,7 +152,7 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
     optimizer = torch.optim.SGD(params, lr=float(recipe["lr"]), momentum=float(recipe["momentum"]),
                                 weight_decay=float(recipe["weight_decay"]),
                                 nesterov=bool(recipe["nesterov"]))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe, steps))
     scaler = acc.grad_scaler()
     rows_of = BatchRows(len(train), batch_size, seed)
 
@@ -136,8 +161,10 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
     checkpoint_path = Path(checkpoint_path)
     if checkpoint_path.is_file():
         ckpt = load_checkpoint(checkpoint_path, device)
-        # Checkpoints from before the amp option hold fp32 runs.
-        if ckpt.get("fingerprint") == fingerprint and ckpt.get("amp", "fp32") == acc.amp:
+        # Checkpoints from before the amp option hold fp32 runs; from before the budget
+        # option, runs of the steps they were given.
+        if (ckpt.get("fingerprint") == fingerprint and ckpt.get("amp", "fp32") == acc.amp
+                and ckpt.get("steps", steps) == steps):
             objective.load_state_dict(ckpt["objective"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -185,7 +212,7 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
                             "train": train_means,
                             "val": val_metrics, "seconds": time.perf_counter() - t0})
             running, n_running = {}, 0
-            if val_metrics["score"] > best["val"]["score"]:
+            if selects(selection, val_metrics, best["val"]):
                 best = {"state": cpu_state(student), "step": done, "val": val_metrics}
             bar.set_postfix(loss=f"{history[-1]['train']['total']:.3f}",
                             val=f"{val_metrics['score']:.2f}")
@@ -193,6 +220,7 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
                 _write_history(Path(log_path), history)
         if done % int(recipe["checkpoint_every"]) == 0 and done < steps and world.main:
             save_checkpoint({"fingerprint": fingerprint, "step": done, "amp": acc.amp,
+                             "steps": steps,
                              "objective": objective.state_dict(),
                              "optimizer": optimizer.state_dict(),
                              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
@@ -206,4 +234,5 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
     if world.main:
         checkpoint_path.unlink(missing_ok=True)  # the finished model supersedes it
     return TrainResult(best_state=best["state"], best_step=best["step"], best_val=best["val"],
-                       history=history, accel={**acc.summary(), "processes": world.size})
+                       steps=steps, history=history,
+                       accel={**acc.summary(), "processes": world.size})
