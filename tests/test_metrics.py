@@ -299,3 +299,95 @@ def test_regression_windows_cover_the_label_range(reg_files):
     assert q["window_fid_mean"] == pytest.approx((windows[0]["fid"] + windows[1]["fid"]) / 2)
     assert q["fid"] > 0 and q["metric_net_mae_real"] > 0
 
+
+
+# ---------------------------------------------------------------- manifold scores, references
+
+def test_manifold_scores_overall_and_per_class(cls_files):
+    folder, model, real = cls_files
+    labels = np.array([0] * 100 + [1] * 100 + [2] * 4, np.int64)
+    fake = write_fake(folder / "m.h5", noise_images(204, 22), labels)
+    q = sample_quality(model, real, fake, device="cpu", pr_k=3, dc_k=5)
+    for key in ("precision", "recall", "density", "coverage"):
+        assert 0 <= q[key] and (key == "density" or q[key] <= 1)
+        assert q["per_class"][0][key] is not None and q["per_class"][1][key] is not None
+        assert q["per_class"][2][key] is None  # 4 fakes: fewer than dc_k + 1
+        both = [q["per_class"][0][key], q["per_class"][1][key]]
+        assert q["group_mean"][key] == pytest.approx(np.mean(both))
+    assert q["per_class"][2]["fid"] is not None  # FID needs only min_per_class = 2
+    assert q["options"]["pr_k"] == 3 and "reference" not in q and "matched" not in q
+
+
+def test_reference_and_size_matched_values(cls_files):
+    folder, model, real = cls_files
+    rng = np.random.default_rng(23)
+    val = write_real(folder / "val.h5", noise_images(60, 24),
+                     np.repeat(np.arange(NUM_CLASSES), 20).astype(np.int64), "classification")
+    big = write_fake(folder / "big.h5", noise_images(300, 25),
+                     rng.integers(0, NUM_CLASSES, 300).astype(np.int64))
+    q = sample_quality(model, real, big, reference_h5=val, device="cpu", matched_draws=4)
+    ref, matched = q["reference"], q["matched"]
+    assert ref["n_fake"] == 60 and ref["real_h5"] == val
+    assert [row["n_fake"] for row in ref["per_class"]] == [20, 20, 20]
+    assert matched["n_fake"] == 60 and matched["draws"] == 4
+    # the val images and the fakes are draws of one distribution. Coverage depends on the
+    # sample count: the full fake set (5x the val count) covers far more real balls than the
+    # reference does, the size-matched subsets about as many
+    assert q["coverage"] > ref["coverage"] + 0.2
+    assert matched["coverage"] == pytest.approx(ref["coverage"], abs=0.15)
+    assert matched["fid"] > q["fid"]  # FID's small-sample bias: why the ratio uses matched
+    assert set(matched["std"]) == {"fid", "intra_fid", "precision", "recall", "density",
+                                   "coverage", "label_agreement"}
+    net, _ = load_model(model)
+    val_images = noise_images(60, 24)
+    own = embed_with_outputs(net, val_images, 64, "cpu")[1].argmax(1)
+    # the reference's label agreement is the metric net's accuracy on the val images
+    assert ref["label_agreement"] == pytest.approx(
+        100.0 * np.mean(own == np.repeat(np.arange(NUM_CLASSES), 20)))
+
+
+def test_a_fake_set_equal_to_the_reference_matches_it_exactly(cls_files):
+    folder, model, real = cls_files
+    images, labels = noise_images(45, 26), np.repeat(np.arange(NUM_CLASSES), 15)
+    val = write_real(folder / "val.h5", images, labels.astype(np.int64), "classification")
+    same = write_fake(folder / "same.h5", images, labels.astype(np.int64))
+    q = sample_quality(model, real, same, reference_h5=val, device="cpu")
+    assert q["matched"]["draws"] == 1  # the subsets would all be the whole set
+    for key in ("fid", "intra_fid", "precision", "recall", "density", "coverage",
+                "label_agreement"):
+        assert q["matched"][key] == pytest.approx(q["reference"][key]) == pytest.approx(q[key])
+
+
+def test_regression_reference_has_window_values(reg_files):
+    folder, model, real = reg_files
+    rng = np.random.default_rng(27)
+    val = write_real(folder / "val.h5", noise_images(80, 28),
+                     rng.uniform(LABEL_MIN, LABEL_MAX, 80).astype(np.float32), "regression")
+    fake = write_fake(folder / "f.h5", noise_images(200, 29),
+                      rng.uniform(LABEL_MIN, LABEL_MAX, 200).astype(np.float32))
+    q = sample_quality(model, real, fake, reference_h5=val, device="cpu", n_windows=2)
+    ref = q["reference"]
+    assert sum(w["n_fake"] for w in ref["windows"]) == 80
+    assert q["matched"]["n_fake"] == 80  # each window drawn down to the reference's count
+    assert ref["window_fid_mean"] is not None and ref["label_score"] > 0
+    assert q["matched"]["label_score"] is not None and q["matched"]["coverage"] is not None
+
+
+@pytest.mark.parametrize("options,match", [
+    ({"pr_kk": 3}, "quality.options.pr_kk"),
+    ({"dc_k": 0}, "quality.options.dc_k"),
+    ({"matched_draws": 1.5}, "quality.options.matched_draws"),
+    ({"n_windows": 0}, "quality.options.n_windows")])
+def test_bad_options_name_the_key(options, match):
+    from cgankd.metrics import checked_quality_options
+    with pytest.raises(CgankdInputError, match=match):
+        checked_quality_options(options)
+
+
+def test_reference_of_another_image_size_fails_clearly(cls_files):
+    folder, model, real = cls_files
+    small = np.zeros((12, 1, 6, 6), np.uint8)
+    val = write_real(folder / "val6.h5", small, np.zeros(12, np.int64), "classification")
+    fake = write_fake(folder / "f.h5", noise_images(30, 30), np.zeros(30, np.int64))
+    with pytest.raises(CgankdInputError, match="val6.h5: images are"):
+        sample_quality(model, real, fake, reference_h5=val, device="cpu")

@@ -1,15 +1,19 @@
 """Quality of a generated HDF5 set, measured in a metric net's feature space (METHOD.md section 7).
 
 The metric net is any model file written by ``cgankd.train.stages.train_model``; the pipeline
-trains a dedicated one on the real train+val images, apart from the teacher, so the teacher's
-filtering is not judged in its own feature space. Fake files hold ``images`` (uint8 NCHW) and
-``labels`` (class ids, or raw regression labels in original units); real is a split file.
+trains a dedicated one on the real training images (selected on validation), apart from the
+teacher, so the teacher's filtering is not judged in its own feature space. Fake files hold
+``images`` (uint8 NCHW) and ``labels`` (class ids, or raw regression labels in original
+units); real is a split file.
 
-Classification: FID (all images), Intra-FID (mean over classes of the per-class FID) and label
-agreement (% of fakes whose metric-net argmax is their assigned class). Regression: FID, label
-score (mean |metric-net prediction - assigned label|, original units) and FID per equal-width
-window of the label range. Groups (classes, windows) with fewer than ``min_per_class`` images
-on either side get ``fid: null`` and are left out of the means.
+Against the real test split: FID, precision / recall / density / coverage (cgankd/metrics/
+manifold.py), each overall and per class (classification) or per equal-width window of the
+label range (regression), with Intra-FID / mean window FID the mean of the per-group FIDs;
+plus label agreement (% of fakes whose metric-net argmax is their class) or label score (mean
+|metric-net prediction - label|, original units). With a reference split (the pipeline gives
+the validation split) the same numbers for real-vs-real go under ``reference``, and under
+``matched`` the fake set's numbers on subsets with the reference's per-group counts, since
+FID, recall and coverage depend on how many samples are compared.
 """
 
 import json
@@ -21,10 +25,38 @@ import numpy as np
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
 from cgankd.h5io import atomic_path, decode_attrs, open_h5, read_array
-from cgankd.metrics.fid import embed_with_outputs, feature_stats, frechet_distance
+from cgankd.metrics.fid import embed_with_outputs
+from cgankd.metrics.manifold import DC_K, PR_K
+from cgankd.metrics.measure import (Embedded, Grouping, classification_grouping, measure_matched,
+                                    measure_pair, regression_grouping)
+from cgankd.options import merge_options
 from cgankd.train.model_file import label_scale_of, load_model
 
-DEFAULT_BATCH_SIZE = 256
+# The ``quality.options`` config keys, defined once here.
+QUALITY_DEFAULTS = {
+    "batch_size": 256,  # images per metric-net forward pass; does not change any result
+    "min_per_class": 2,  # fewest images per class / window on each side for its FID (>= 2:
+    # a covariance needs two samples); the manifold scores need max(pr_k, dc_k) + 1
+    "n_windows": 10,  # regression: equal-width windows of the label range, one FID each
+    "pr_k": PR_K,  # precision / recall neighbourhood size
+    "dc_k": DC_K,  # density / coverage neighbourhood size
+    "matched_draws": 5,  # fake subsets of the reference's size whose scores are averaged
+    "matched_seed": 0,  # which subsets those are
+}
+_MINIMA = {"batch_size": 1, "min_per_class": 2, "n_windows": 1, "pr_k": 1, "dc_k": 1,
+           "matched_draws": 1, "matched_seed": 0}
+
+
+def checked_quality_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """QUALITY_DEFAULTS updated by ``options``; unknown keys and out-of-range values raise."""
+    opts = merge_options(QUALITY_DEFAULTS, options, "quality.options")
+    for key, low in _MINIMA.items():
+        value = opts[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            why = " (a covariance needs two samples)" if key == "min_per_class" else ""
+            raise CgankdInputError(f"quality.options.{key} must be an integer >= {low}{why}, "
+                                   f"got {value!r}")
+    return opts
 
 
 def _embed_file(net, meta: dict[str, Any], path: str | Path, batch_size: int,
@@ -57,28 +89,6 @@ def _embed_file(net, meta: dict[str, Any], path: str | Path, batch_size: int,
         return feats, outs, labels, attrs, tuple(images.shape[1:])
 
 
-def _fid(real: np.ndarray, fake: np.ndarray) -> float:
-    return frechet_distance(*feature_stats(real), *feature_stats(fake))
-
-
-def _group_fids(real_feats: np.ndarray, real_groups: np.ndarray, fake_feats: np.ndarray,
-                fake_groups: np.ndarray, n_groups: int, min_count: int) -> list[dict[str, Any]]:
-    """Per group g in 0..n_groups-1: sample counts and FID (None when either side is too small)."""
-    rows = []
-    for g in range(n_groups):
-        in_real, in_fake = real_groups == g, fake_groups == g
-        n_real, n_fake = int(in_real.sum()), int(in_fake.sum())
-        fid = (_fid(real_feats[in_real], fake_feats[in_fake])
-               if min(n_real, n_fake) >= min_count else None)
-        rows.append({"n_real": n_real, "n_fake": n_fake, "fid": fid})
-    return rows
-
-
-def _mean_fid(rows: list[dict[str, Any]]) -> float | None:
-    values = [row["fid"] for row in rows if row["fid"] is not None]
-    return float(np.mean(values)) if values else None
-
-
 def _class_ids(labels: np.ndarray, num_classes: int, path: str | Path) -> np.ndarray:
     ids = np.asarray(labels).reshape(-1)
     if not np.issubdtype(ids.dtype, np.integer):
@@ -93,107 +103,70 @@ def _class_ids(labels: np.ndarray, num_classes: int, path: str | Path) -> np.nda
     return ids
 
 
-def _shuffled(labels: np.ndarray) -> np.ndarray:
-    """The labels in a fixed random order (seeded: the report is deterministic)."""
-    return labels[np.random.default_rng(0).permutation(len(labels))]
-
-
-def _classification_quality(real, fake, meta, real_attrs, real_h5, fake_h5,
-                            min_count: int) -> dict[str, Any]:
-    (real_feats, real_out, real_labels), (fake_feats, fake_out, fake_labels) = real, fake
-    num_classes = int(meta["num_outputs"])
-    real_ids = _class_ids(real_labels, num_classes, real_h5)
-    fake_ids = _class_ids(fake_labels, num_classes, fake_h5)
-    names = real_attrs.get("class_names")
-    if not isinstance(names, list) or len(names) != num_classes:
-        names = [str(k) for k in range(num_classes)]
-    per_class = _group_fids(real_feats, real_ids, fake_feats, fake_ids, num_classes, min_count)
-    for k, row in enumerate(per_class):
-        row.update({"class": k, "name": names[k]})
-    return {
-        "intra_fid": _mean_fid(per_class),
-        "intra_fid_classes": sum(row["fid"] is not None for row in per_class),
-        "per_class": per_class,
-        "label_agreement": float(100.0 * np.mean(fake_out.argmax(1) == fake_ids)),
-        # the same images with their labels shuffled: what agreement means by chance
-        "label_agreement_shuffled": float(100.0 * np.mean(
-            fake_out.argmax(1) == _shuffled(fake_ids))),
-        "metric_net_accuracy_real": float(100.0 * np.mean(real_out.argmax(1) == real_ids)),
-    }
-
-
-def _regression_quality(real, fake, meta, real_attrs, min_count: int,
-                        n_windows: int) -> dict[str, Any]:
-    (real_feats, real_out, real_labels), (fake_feats, fake_out, fake_labels) = real, fake
+def _grouping(meta: dict[str, Any], real_attrs: dict[str, Any], n_windows: int) -> Grouping:
+    if meta["task"] == "classification":
+        num_classes = int(meta["num_outputs"])
+        names = real_attrs.get("class_names")
+        if not isinstance(names, list) or len(names) != num_classes:
+            names = [str(k) for k in range(num_classes)]
+        return classification_grouping(names)
     scale = label_scale_of(meta)
+    # equal-width windows of the metric net's label range; labels outside go to the end ones
+    return regression_grouping(np.linspace(scale.low, scale.high, n_windows + 1),
+                               lambda outputs: scale.predicted(outputs))
 
-    def predicted(outputs: np.ndarray) -> np.ndarray:
-        return scale.predicted(outputs.astype(np.float64))
 
-    real_y = np.asarray(real_labels, np.float64).reshape(-1)
-    fake_y = np.asarray(fake_labels, np.float64).reshape(-1)
-    fake_err = np.abs(predicted(fake_out) - fake_y)
-    # Equal-width windows of the metric net's label range; labels outside go to the end windows.
-    edges = np.linspace(scale.low, scale.high, n_windows + 1)
-
-    def window_of(y: np.ndarray) -> np.ndarray:
-        return np.clip(np.digitize(y, edges[1:-1]), 0, n_windows - 1)
-
-    windows = _group_fids(real_feats, window_of(real_y), fake_feats, window_of(fake_y),
-                          n_windows, min_count)
-    for w, row in enumerate(windows):
-        row.update({"low": float(edges[w]), "high": float(edges[w + 1])})
-    return {
-        "label_score": float(fake_err.mean()),
-        "label_score_std": float(fake_err.std()),
-        # the same images scored against shuffled labels: a generator that ignores its label
-        "label_score_shuffled": float(np.abs(predicted(fake_out) - _shuffled(fake_y)).mean()),
-        "label_unit": real_attrs.get("label_unit", ""),
-        "metric_net_mae_real": float(np.abs(predicted(real_out) - real_y).mean()),
-        "window_fid_mean": _mean_fid(windows),
-        "window_fid_windows": sum(row["fid"] is not None for row in windows),
-        "windows": windows,
-    }
+def _as_embedded(raw: tuple, grouping: Grouping, path: str | Path) -> Embedded:
+    feats, outs, labels = raw[:3]
+    if grouping.task == "classification":
+        labels = _class_ids(labels, grouping.n_groups, path)
+        return Embedded(feats, outs, labels, labels)
+    labels = np.asarray(labels, np.float64).reshape(-1)
+    inner = np.array([w["low"] for w in grouping.describe[1:]])
+    return Embedded(feats, outs, labels, np.digitize(labels, inner).astype(np.int64))
 
 
 def sample_quality(metric_model_path: str | Path, real_h5: str | Path, fake_h5: str | Path, *,
-                   device: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
-                   min_per_class: int = 2, n_windows: int = 10) -> dict[str, Any]:
-    """FID and its per-class / per-window parts, plus label agreement or label score.
+                   reference_h5: str | Path | None = None, device: str = "auto",
+                   **options: Any) -> dict[str, Any]:
+    """Every quality number of ``fake_h5`` against ``real_h5`` (see the module docstring).
 
-    ``min_per_class`` (>= 2, a covariance needs two samples) is the fewest images a class or a
-    label window needs on each side for its FID to be computed.
+    ``options``: QUALITY_DEFAULTS overrides. ``reference_h5``: a second real split (the
+    validation split) measured in the fakes' place, for the ``reference`` and ``matched``
+    sections; without it they are absent.
     """
-    if min_per_class < 2:
-        raise CgankdInputError(f"min_per_class must be >= 2 (a covariance needs two samples), "
-                               f"got {min_per_class}")
-    if n_windows < 1:
-        raise CgankdInputError(f"n_windows must be >= 1, got {n_windows}")
+    opts = checked_quality_options(options)
     dev = pick_device(device)
     net, meta = load_model(metric_model_path, dev)
-    real_feats, real_out, real_labels, real_attrs, real_shape = _embed_file(
-        net, meta, real_h5, batch_size, dev)
-    fake_feats, fake_out, fake_labels, _, fake_shape = _embed_file(
-        net, meta, fake_h5, batch_size, dev)
-    if real_shape != fake_shape:
-        raise CgankdInputError(f"{fake_h5}: images are {fake_shape} (C, H, W) but the real ones "
-                               f"in {real_h5} are {real_shape}")
-    real = (real_feats, real_out, real_labels)
-    fake = (fake_feats, fake_out, fake_labels)
+    raw = {name: _embed_file(net, meta, path, opts["batch_size"], dev)
+           for name, path in (("real", real_h5), ("fake", fake_h5), ("reference", reference_h5))
+           if path is not None}
+    paths = {"real": real_h5, "fake": fake_h5, "reference": reference_h5}
+    for name in ("fake", "reference"):
+        if name in raw and raw[name][4] != raw["real"][4]:
+            raise CgankdInputError(f"{paths[name]}: images are {raw[name][4]} (C, H, W) but the "
+                                   f"real ones in {real_h5} are {raw['real'][4]}")
+    grouping = _grouping(meta, raw["real"][3], opts["n_windows"])
+    sets = {name: _as_embedded(r, grouping, paths[name]) for name, r in raw.items()}
+    real = sets["real"]
     result = {
         "task": meta["task"], "metric_model": str(metric_model_path), "metric_net": meta["net"],
-        "real_h5": str(real_h5), "fake_h5": str(fake_h5),
-        "n_real": len(real_feats), "n_fake": len(fake_feats),
-        "feature_dim": int(real_feats.shape[1]), "min_per_class": min_per_class,
-        "fid": _fid(real_feats, fake_feats),
+        "real_h5": str(real_h5), "fake_h5": str(fake_h5), "n_real": len(real),
+        "feature_dim": int(real.feats.shape[1]), "min_per_class": opts["min_per_class"],
+        "options": opts, **measure_pair(real, sets["fake"], grouping, opts),
     }
-    if meta["task"] == "classification":
-        result.update(_classification_quality(real, fake, meta, real_attrs, real_h5, fake_h5,
-                                               min_per_class))
+    if grouping.task == "classification":
+        result["metric_net_accuracy_real"] = float(100.0 * np.mean(real.outs.argmax(1) ==
+                                                                   real.labels))
     else:
-        result["n_windows"] = n_windows
-        result.update(_regression_quality(real, fake, meta, real_attrs, min_per_class,
-                                          n_windows))
+        result.update(n_windows=opts["n_windows"], label_unit=raw["real"][3].get("label_unit", ""),
+                      metric_net_mae_real=float(np.abs(grouping.predicted(
+                          real.outs.astype(np.float64)) - real.labels).mean()))
+    if "reference" in sets:
+        result["reference"] = {"real_h5": str(reference_h5),
+                               **measure_pair(real, sets["reference"], grouping, opts)}
+        result["matched"] = measure_matched(real, sets["fake"], sets["reference"], grouping,
+                                            opts)
     return result
 
 
