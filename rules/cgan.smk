@@ -63,17 +63,17 @@ rule subsample:
     input:
         unpack(subsample_inputs),
     output:
-        pool=f"{RESULTS}/fake/pool_{{sampler}}.h5",
-        stats=f"{RESULTS}/fake/pool_{{sampler}}_acceptance.json",
+        pool=pool_path("{sampler}", "{chain}"),
+        stats=f"{fake_dir('{chain}')}/pool_{{sampler}}_acceptance.json",
     params:
         options=lambda w: options_for_method(config["subsample"]["options"], w.sampler),
-        seed=config["subsample"]["seed"],
+        seed=lambda w: config["subsample"]["seed"] + int(w.chain),  # one draw per fake chain
         device=config["device"],
         source_hash=stage_source_hash("fake"),
     log:
-        log_path("subsample_{sampler}"),
+        log_path("subsample_{sampler}/chain{chain}"),
     benchmark:
-        benchmark_path("subsample_{sampler}")
+        benchmark_path("subsample_{sampler}/chain{chain}")
     threads: 1
     resources:
         mem_mb=8000,
@@ -87,20 +87,20 @@ rule subsample:
 
 rule filter_relabel:
     input:
-        pool=lambda w: f"{RESULTS}/fake/pool_{RUNGS[w.fakes]['sampler']}.h5",
+        pool=lambda w: pool_path(RUNGS[w.fakes]["sampler"], w.chain),
         teacher=f"{RESULTS}/teacher/model.pt",
     output:
-        fakes=f"{RESULTS}/fake/{{fakes}}.h5",
+        fakes=fake_set_path("{fakes}", "{chain}"),
     params:
         options=lambda w: rung_filter_options(w.fakes),
         fake_count=config["fake"]["count"],
-        seed=config["filter"]["seed"],
+        seed=lambda w: config["filter"]["seed"] + int(w.chain),  # one draw per fake chain
         device=config["device"],
         source_hash=stage_source_hash("fake"),
     log:
-        log_path("filter_relabel_{fakes}"),
+        log_path("filter_relabel_{fakes}/chain{chain}"),
     benchmark:
-        benchmark_path("filter_relabel_{fakes}")
+        benchmark_path("filter_relabel_{fakes}/chain{chain}")
     threads: 1
     resources:
         mem_mb=8000,
@@ -146,7 +146,7 @@ rule fake_quality:
     input:
         metric_net=rules.train_metric_net.output.model,
         real=data_outputs()["test"],
-        fakes=f"{RESULTS}/fake/{{fakes}}.h5",
+        fakes=lambda w: fake_set_path(w.fakes),  # the first chain describes the set
     output:
         quality=f"{RESULTS}/quality/{{fakes}}.json",
     params:

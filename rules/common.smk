@@ -54,6 +54,7 @@ wildcard_constraints:
     seed="[0-9]+",
     fakes="|".join([REAL, *RUNGS]),
     sampler="none|cdrrs",
+    chain="[0-9]+",
 
 
 def net_spec(section):
@@ -84,6 +85,36 @@ def rung_filter_options(rung):
     return options
 
 
+def fake_chains():
+    """The fake chains some student uses: fake.seeds entries, each chain once, in order."""
+    seeds, chains = config["students"]["seeds"], config["fake"]["seeds"]
+    return list(dict.fromkeys(chains[i % len(chains)] for i in range(len(seeds))))
+
+
+def chain_of_seed(seed):
+    """The fake chain the i-th student seed trains on: fake.seeds[i % len(fake.seeds)], so the
+    chain's sampling and filtering randomness enters the spread over student seeds."""
+    seeds, chains = config["students"]["seeds"], config["fake"]["seeds"]
+    if int(seed) not in seeds:
+        raise WorkflowError(f"config key students.seeds: student seed {seed} is not listed, so "
+                            f"no fake chain is assigned to it")
+    return chains[seeds.index(int(seed)) % len(chains)]
+
+
+def fake_dir(chain):
+    return f"{RESULTS}/fake/chain{chain}"
+
+
+def pool_path(sampler, chain):
+    return f"{fake_dir(chain)}/pool_{sampler}.h5"
+
+
+def fake_set_path(rung, chain=None):
+    """A ladder rung's fake set from one chain; chain None = the first chain, which the quality
+    reports and sample sheets describe."""
+    return f"{fake_dir(fake_chains()[0] if chain is None else chain)}/{rung}.h5"
+
+
 def subsample_inputs(wildcards):
     inputs = {"generator": f"{RESULTS}/cgan/generator.pt"}
     if wildcards.sampler == "cdrrs":
@@ -96,7 +127,7 @@ def student_inputs(wildcards):
     if wildcards.method != "none":
         inputs["teacher"] = f"{RESULTS}/teacher/model.pt"
     if wildcards.fakes != REAL:
-        inputs["fakes"] = f"{RESULTS}/fake/{wildcards.fakes}.h5"
+        inputs["fakes"] = fake_set_path(wildcards.fakes, chain_of_seed(wildcards.seed))
         if config["fake"]["init"] == "finetune":
             inputs["init"] = (
                 f"{RESULTS}/students/{wildcards.student}/{REAL}/none/"
@@ -157,9 +188,11 @@ def upstream_benchmarks():
     stages += [f"evaluate/{d}" for d in ["teacher", *student_dirs()]]
     if config["fake"]["enabled"]:
         rungs = used_rungs()
+        samplers = sorted({RUNGS[r]["sampler"] for r in rungs})
         stages += ["train_cgan", "fit_dre"]
-        stages += [f"subsample_{s}" for s in sorted({RUNGS[r]["sampler"] for r in rungs})]
-        stages += [f"filter_relabel_{r}" for r in rungs]
+        for chain in fake_chains():
+            stages += [f"subsample_{s}/chain{chain}" for s in samplers]
+            stages += [f"filter_relabel_{r}/chain{chain}" for r in rungs]
         if config["quality"]["enabled"]:
             stages += ["train_metric_net", *[f"fake_quality_{r}" for r in rungs]]
     return [benchmark_path(stage) for stage in stages]

@@ -25,7 +25,7 @@ rule aggregate:
     input:
         metrics=all_test_metrics(),
         quality=quality_reports(),
-        fakes=[f"{RESULTS}/fake/{rung}.h5" for rung in used_rungs()],
+        fakes=[fake_set_path(rung) for rung in used_rungs()],  # the first chain's sheets
         benchmarks=upstream_benchmarks(),
     output:
         csv=report(
