@@ -42,6 +42,21 @@ def regression_metrics(pred: np.ndarray, labels: np.ndarray, low: float,
             "mae_per_bin": bins}
 
 
+def training_protocol(meta: dict[str, Any]) -> dict[str, Any]:
+    """What the results table must name beside a model's score: its budget protocol, steps,
+    epochs and checkpoint selection, and the machine and torch version it was trained with
+    (numbers are reproducible on one machine only). Model files from before these were
+    recorded give None, or what their recipe implies: steps budgets, best-on-val selection."""
+    recipe = meta.get("recipe") or {}
+    provenance = meta.get("provenance") or {}
+    return {"budget": meta.get("budget", recipe.get("budget", "steps")),
+            "steps": meta.get("steps", recipe.get("steps")),
+            "epochs": meta.get("epochs", recipe.get("epochs")), "passes": meta.get("passes"),
+            "selection": meta.get("selection", recipe.get("selection", "best")),
+            "trained_on": {key: provenance.get(key) for key in ("machine", "processor",
+                                                                "torch", "host")}}
+
+
 def evaluate_model(model_path: str | Path, test_h5: str | Path, out_json: str | Path,
                    device: str = "auto", batch_size: int = 512) -> dict[str, Any]:
     dev = pick_device(device)
@@ -59,7 +74,7 @@ def evaluate_model(model_path: str | Path, test_h5: str | Path, out_json: str | 
               "role": meta["role"], "net": meta["net"], "kd_method": meta["kd_method"],
               "seed": meta["seed"], "identity": meta.get("identity", {}),
               "train_size": meta.get("train_size"), "best_step": meta.get("best_step"),
-              "val": meta.get("val"), **metrics}
+              "val": meta.get("val"), **training_protocol(meta), **metrics}
     with atomic_path(out_json) as tmp:
         tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
     return result

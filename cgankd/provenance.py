@@ -79,6 +79,9 @@ def volatile_provenance() -> dict[str, str]:
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_sha": git_sha(),
         "host": platform.node(),
+        # kernels (and so the numbers) differ between CPU types: the table names where it ran
+        "machine": platform.machine(),
+        "processor": platform.processor(),
         "python": platform.python_version(),
         "cgankd": __version__,
         "torch": torch.__version__,
