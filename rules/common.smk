@@ -55,6 +55,7 @@ wildcard_constraints:
     fakes="|".join([REAL, *RUNGS]),
     sampler="none|cdrrs",
     chain="[0-9]+",
+    conv="teacher|(" + ("|".join(config["students"]["nets"]) or "(?!)") + r")/seed[0-9]+",
 
 
 def net_spec(section):
@@ -175,6 +176,43 @@ def all_test_metrics():
     return [f"{RESULTS}/{d}/test_metrics.json" for d in ["teacher", *student_dirs()]]
 
 
+def convergence_dirs():
+    """The convergence check's runs: the teacher and NOKD of every student net and seed, each
+    retrained with convergence.factor times its budget."""
+    if not config["convergence"]["enabled"]:
+        return []
+    return ["convergence/teacher"] + [
+        f"convergence/{name}/seed{seed}"
+        for name in config["students"]["nets"]
+        for seed in config["students"]["seeds"]
+    ]
+
+
+def convergence_baselines():
+    """The 1x-budget runs the convergence check compares with: the teacher and NOKD."""
+    if not config["convergence"]["enabled"]:
+        return []
+    return [f"{RESULTS}/teacher/test_metrics.json"] + [
+        f"{RESULTS}/students/{name}/{REAL}/none/seed{seed}/test_metrics.json"
+        for name in config["students"]["nets"]
+        for seed in config["students"]["seeds"]
+    ]
+
+
+def convergence_spec(conv):
+    """What a convergence run trains: the teacher's or a NOKD student's own settings; only the
+    budget differs (scaled at job time, where the recipe defaults are known)."""
+    if conv == "teacher":
+        t = config["teacher"]
+        return {"role": "teacher", "net": net_spec(t), "recipe": t["recipe"],
+                "seed": t["seed"], "where": "teacher.recipe", "identity": {"variant": "teacher"}}
+    name, seed = conv.rsplit("/", 1)  # <student>/seed<k>, as the conv wildcard allows
+    return {"role": "student", "net": config["students"]["nets"][name],
+            "recipe": config["students"]["recipe"], "seed": int(seed.removeprefix("seed")),
+            "where": "students.recipe",
+            "identity": {"student": name, "fakes": REAL, "variant": variant_label(REAL, "none")}}
+
+
 def quality_reports():
     if not (config["fake"]["enabled"] and config["quality"]["enabled"]):
         return []
@@ -185,7 +223,8 @@ def upstream_benchmarks():
     """Benchmark files of every job the table depends on: the stage wall times it reports."""
     stages = ["prepare_data", "train_teacher"]
     stages += [f"train_student/{d.removeprefix('students/')}" for d in student_dirs()]
-    stages += [f"evaluate/{d}" for d in ["teacher", *student_dirs()]]
+    stages += [f"evaluate/{d}" for d in ["teacher", *student_dirs(), *convergence_dirs()]]
+    stages += [f"train_convergence/{d.removeprefix('convergence/')}" for d in convergence_dirs()]
     if config["fake"]["enabled"]:
         rungs = used_rungs()
         samplers = sorted({RUNGS[r]["sampler"] for r in rungs})

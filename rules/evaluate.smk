@@ -27,6 +27,8 @@ rule aggregate:
         quality=quality_reports(),
         fakes=[fake_set_path(rung) for rung in used_rungs()],  # the first chain's sheets
         benchmarks=upstream_benchmarks(),
+        convergence_base=convergence_baselines(),
+        convergence=[f"{RESULTS}/{d}/test_metrics.json" for d in convergence_dirs()],
     output:
         csv=report(
             f"{RESULTS}/table.csv",
@@ -44,8 +46,10 @@ rule aggregate:
             caption="../report/fake_samples.rst",
             category="Generated samples",
         ),
+        **({"convergence": f"{RESULTS}/convergence.json"} if convergence_dirs() else {}),
     params:
         rungs=used_rungs(),
+        factor=config["convergence"]["factor"],
         source_hash=stage_source_hash("report"),
     log:
         log_path("aggregate"),

@@ -55,3 +55,31 @@ rule train_student:
         "../envs/cgankd.yaml"
     script:
         "../workflow_scripts/train_student.py"
+
+
+rule train_convergence:
+    input:
+        train=data_outputs()["train"],
+        val=data_outputs()["val"],
+    output:
+        model=f"{RESULTS}/convergence/{{conv}}/model.pt",
+        history=f"{RESULTS}/convergence/{{conv}}/train_history.jsonl",
+    params:
+        spec=lambda w: convergence_spec(w.conv),
+        factor=config["convergence"]["factor"],
+        device=config["device"],
+        accel=config["accel"],
+        source_hash=stage_source_hash("train"),
+    log:
+        log_path("train_convergence/{conv}"),
+    benchmark:
+        benchmark_path("train_convergence/{conv}")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=1200,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/train_convergence.py"
