@@ -181,6 +181,43 @@ def test_bad_resolution_and_mults_fail_clearly():
                         mults=[2, 2])
 
 
+def test_native_resolution_draws_small_and_resizes_like_the_data():
+    from cgankd.data.resize import resize_images
+    from cgankd.gan.models import upsample_like_data
+
+    torch.manual_seed(0)
+    G = build_generator("biggan", resolution=16, channels=1, dim_z=8, ch=2, num_classes=3,
+                        native_resolution=8).eval()
+    assert len(G.blocks) == 1  # one upsampling block: 4x4 -> 8x8
+    out = G(torch.randn(4, 8), torch.arange(4) % 3)
+    assert out.shape == (4, 1, 16, 16) and out.abs().max() <= 1
+    # The generator's resize is the data's: uint8 8x8 images resized by the data loader equal
+    # the float resize of the same images (up to the uint8 rounding of each side).
+    small = np.random.default_rng(0).integers(0, 256, (5, 1, 8, 8), dtype=np.uint8)
+    by_loader = resize_images(small, 16).astype(np.float32)
+    by_generator = upsample_like_data(torch.from_numpy(small).float(), 16).numpy()
+    assert np.abs(by_loader - by_generator).max() <= 0.5 + 1e-4
+    with pytest.raises(CgankdInputError, match="native_resolution"):
+        build_generator("biggan", resolution=16, channels=1, dim_z=8, ch=2, num_classes=3,
+                        native_resolution=32)
+
+
+def test_mode_seeking_ratio_and_option(tmp_path):
+    from cgankd.gan.train import mode_seeking_ratio
+
+    z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 2.0], [0.0, 0.0]])
+    images = torch.tensor([[0.0], [3.0], [1.0], [1.0]])
+    # pairs (0, 1) and (2, 3): image gaps 3 and 0 (mean 1.5), latent gaps 1, 1, 0, 2 (mean 1)
+    assert mode_seeking_ratio(images, z).item() == pytest.approx(1.5)
+    summary = train_cgan(_class_split(), {**TINY, "iterations": 3, "mode_seeking": 1.0},
+                         tmp_path, seed=0, progress=False)
+    record = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    assert summary["iterations"] == 3 and record["ms_ratio"] > 0
+    with pytest.raises(CgankdInputError, match="mode_seeking"):
+        train_cgan(_class_split(), {**TINY, "mode_seeking": -1}, tmp_path / "bad", seed=0,
+                   progress=False)
+
+
 # --- losses ---------------------------------------------------------------------------------
 
 def test_losses_on_fixed_logits():

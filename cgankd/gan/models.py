@@ -54,6 +54,26 @@ def default_mults(table: dict[int, list[int]], resolution: int) -> list[int]:
                            f"set g_mults/d_mults (defaults exist for {sorted(table)})")
 
 
+def check_native_resolution(native: int | None, resolution: int) -> int:
+    """The resolution G draws at: ``native`` (checked) or, when None, the data's."""
+    if native is None:
+        return resolution
+    if not isinstance(native, int) or native > resolution:
+        raise CgankdInputError(f"gan.native_resolution {native!r} must be an integer <= the "
+                               f"data resolution {resolution}")
+    upsampling_blocks(native)  # a power of two >= 8
+    return native
+
+
+def upsample_like_data(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """The resize ``cgankd.data.resize.resize_images`` applies to the real images (bilinear,
+    antialiased), on G's float output: images drawn at the source's native size (8x8 digits)
+    reach D through the same interpolation as the real ones, so G cannot get their blur wrong.
+    Bilinear weights are convex, so the output stays in tanh's [-1, 1]."""
+    return nn.functional.interpolate(x, size=(resolution, resolution), mode="bilinear",
+                                     align_corners=False, antialias=True)
+
+
 def _check_condition(condition: str, num_classes: int, dim_cond: int) -> None:
     if condition not in CONDITIONS:
         raise CgankdInputError(f"unknown GAN condition {condition!r}; known: {CONDITIONS}")
@@ -123,14 +143,16 @@ class ResNetGenerator(nn.Module):
                  mults: list[int] | None = None, condition: str = "class",
                  num_classes: int = 0, dim_cond: int = 0, dim_shared: int = 0,
                  hier: bool = False, spectral_norm: bool = True,
-                 attention_res: int | None = None):
+                 attention_res: int | None = None, native_resolution: int | None = None):
         super().__init__()
         _check_condition(condition, num_classes, dim_cond)
-        n_blocks = upsampling_blocks(resolution)
-        mults = list(mults) if mults else default_mults(DEFAULT_G_MULTS, resolution)
+        native = check_native_resolution(native_resolution, resolution)
+        self.resolution, self.native_resolution = resolution, native
+        n_blocks = upsampling_blocks(native)
+        mults = list(mults) if mults else default_mults(DEFAULT_G_MULTS, native)
         if len(mults) != n_blocks:
             raise CgankdInputError(f"g_mults {mults} has {len(mults)} entries; resolution "
-                                   f"{resolution} needs {n_blocks} (one per upsampling block)")
+                                   f"{native} needs {n_blocks} (one per upsampling block)")
         widths = [ch * m for m in mults]
         self.condition, self.dim_z, self.bottom_ch = condition, dim_z, widths[0]
         self.shared = None
@@ -180,7 +202,10 @@ class ResNetGenerator(nn.Module):
             h = block(h, torch.cat([cond, z_blocks[i]], dim=1) if z_blocks else cond)
             if str(i) in self.attention:
                 h = self.attention[str(i)](h)
-        return torch.tanh(self.out_conv(nn.functional.relu(self.out_bn(h))))
+        x = torch.tanh(self.out_conv(nn.functional.relu(self.out_bn(h))))
+        if self.native_resolution != self.resolution:
+            x = upsample_like_data(x, self.resolution)
+        return x
 
 
 class ResNetDiscriminator(nn.Module):
@@ -257,12 +282,14 @@ def _attention_at(resolution: int, attention_res: int | None) -> int:
 
 def _sagan_generator(*, dim_shared: int = 0, hier: bool = False,
                      attention_res: int | None = None, **kw) -> nn.Module:
+    drawn_at = kw.get("native_resolution") or kw["resolution"]  # the maps G's blocks make
     return ResNetGenerator(spectral_norm=True, dim_shared=0, hier=False,
-                           attention_res=_attention_at(kw["resolution"], attention_res), **kw)
+                           attention_res=_attention_at(drawn_at, attention_res), **kw)
 
 
 def _sagan_discriminator(*, attention_res: int | None = None, **kw) -> nn.Module:
-    return ResNetDiscriminator(attention_res=_attention_at(kw["resolution"], attention_res), **kw)
+    return ResNetDiscriminator(attention_res=_attention_at(kw.get("native_resolution") or kw["resolution"],
+                                                        attention_res), **kw)
 
 
 GANS.register("biggan")(GanBackbone(_biggan_generator, ResNetDiscriminator))

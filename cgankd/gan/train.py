@@ -60,6 +60,10 @@ DEFAULTS: dict[str, Any] = {
     "dim_z": 64,  # latent size
     "dim_shared": 32,  # biggan's shared class embedding feeding every CBN; 0: per-layer embeddings
     "hier": True,  # biggan: z split over the blocks' CBNs (hierarchical z); not used by nli
+    # Resolution G draws at before the data's own resize to `resolution` (null: the data's).
+    # The digits are 8x8 scans upsampled to 16 px: a G drawing 8x8 and upsampled exactly as
+    # the real images were cannot add detail the real images never have.
+    "native_resolution": None,
     "attention_res": None,  # map size of the self-attention block; null: none (sagan: res / 2)
     "iterations": 2000,  # G steps (digits: judge agreement ~97-100 % from 1500 on)
     "batch_size": 64,  # images per D step (real) and per G step (fake)
@@ -71,6 +75,10 @@ DEFAULTS: dict[str, Any] = {
     "ema_decay": 0.999,  # EMA generator: ema = decay * ema + (1 - decay) * G
     "ema_start": 1000,  # before this iteration the EMA generator just copies G
     "diffaug": "color,translation,cutout",  # DiffAugment policy; "" disables it
+    # Mode-seeking weight (Mao et al., CVPR 2019): the G step draws each label twice with two
+    # latents and adds lambda / (mean|G(z1)-G(z2)| / mean|z1-z2| + eps), penalising a G that
+    # maps different z of one label to one image. 0 disables it.
+    "mode_seeking": 0.0,
     "checkpoint_every": 500,  # iterations between checkpoints (plus one at the end)
     "sample_every": 1000,  # iterations between sample sheets in samples/ (0: only the final one)
     # Regression (CcGAN) only:
@@ -112,6 +120,9 @@ def resolve_options(options: Mapping[str, Any] | None, task: str) -> dict[str, A
     for key in ("g_ch", "d_ch", "dim_z", "iterations", "batch_size", "n_dis", "checkpoint_every"):
         if not (isinstance(opts[key], int) and opts[key] >= 1):
             raise CgankdInputError(f"option gan.{key} must be an integer >= 1, got {opts[key]!r}")
+    if not (isinstance(opts["mode_seeking"], (int, float)) and opts["mode_seeking"] >= 0):
+        raise CgankdInputError(f"option gan.mode_seeking must be a number >= 0, got "
+                               f"{opts['mode_seeking']!r}")
     if not 0 <= opts["ema_decay"] < 1:
         raise CgankdInputError(f"option gan.ema_decay must be in [0, 1), got {opts['ema_decay']}")
     if len(opts["betas"]) != 2:
@@ -182,6 +193,17 @@ class VicinalLabels:
     def grid_labels(self) -> tuple[torch.Tensor, int]:
         """A sweep of GRID_COLUMNS labels over [0, 1] per row, one row per fixed z."""
         return torch.linspace(0, 1, GRID_COLUMNS).repeat(GRID_COLUMNS), GRID_COLUMNS
+
+
+MODE_SEEKING_EPS = 1e-5
+
+
+def mode_seeking_ratio(images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """mean |G(z_a) - G(z_b)| / mean |z_a - z_b| over the pairs of consecutive rows (a, b)."""
+    pairs = len(images) // 2 * 2
+    a, b = images[0:pairs:2], images[1:pairs:2]
+    za, zb = z[0:pairs:2], z[1:pairs:2]
+    return (a - b).abs().mean() / (za - zb).abs().mean()
 
 
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
@@ -267,7 +289,8 @@ def build_setup(split: Split, opts: dict[str, Any], device: torch.device) -> Gan
     # Hierarchical z feeds z chunks to vector-conditioned BNs; NLI's BNs take no condition.
     hier = bool(opts["hier"]) and condition != "scalar"
     gen_kwargs = {**common, "dim_z": opts["dim_z"], "ch": opts["g_ch"], "mults": opts["g_mults"],
-                  "dim_shared": opts["dim_shared"], "hier": hier}
+                  "dim_shared": opts["dim_shared"], "hier": hier,
+                  "native_resolution": opts["native_resolution"]}
     disc_kwargs = {**common, "ch": opts["d_ch"], "mults": opts["d_mults"]}
     images = torch.as_tensor(split.images).to(device)
     return GanSetup(task, condition, images, labels, gen_kwargs, disc_kwargs, meta)
@@ -356,7 +379,11 @@ class Trainer:
     def g_step(self) -> dict[str, float]:
         n = self.opts["batch_size"]
         share, acc = self.world.share(n), self.accel
-        labels = self.setup.labels.g_labels(n, self.rng)
+        seeking = self.opts["mode_seeking"] > 0
+        if seeking:  # rows 2i and 2i + 1 share a label: the pairs the mode-seeking term compares
+            labels = self.setup.labels.g_labels(n // 2, self.rng).repeat_interleave(2)
+        else:
+            labels = self.setup.labels.g_labels(n, self.rng)
         z = self._z(len(labels))
         with acc.autocast():
             fake = self.g_train(z[share], self.cond(labels[share]))
@@ -365,8 +392,13 @@ class Trainer:
             out = self.d_local(acc.prepare_input(images), self.cond(labels[share]))
         out = out.float()
         loss = self.loss.generator(out)
+        record = {"d_gen": out.mean().item()}
+        if seeking:
+            ratio = mode_seeking_ratio(fake.float(), z[share].to(fake.device))
+            loss = loss + self.opts["mode_seeking"] / (ratio + MODE_SEEKING_EPS)
+            record["ms_ratio"] = ratio.item()
         backward_step(loss, self.opt_g, self.scaler_g)
-        return {"loss_g": loss.item(), "d_gen": out.mean().item()}
+        return {"loss_g": loss.item(), **record}
 
     def iteration(self, it: int) -> dict[str, float]:
         """Iteration ``it`` (1-based): n_dis D steps, one G step, EMA update."""
@@ -466,6 +498,10 @@ def _resumable(out: Path, resume_hash: str, amp: str, world: distributed.World
 
 
 def _check_world(opts: dict[str, Any], world: distributed.World) -> None:
+    if opts["mode_seeking"] and opts["batch_size"] % (2 * world.size):
+        raise CgankdInputError(f"option gan.batch_size {opts['batch_size']} must be divisible "
+                               f"by 2 x {world.size} processes with gan.mode_seeking: each "
+                               f"process compares pairs of its own rows")
     if opts["batch_size"] % world.size:
         raise CgankdInputError(f"option gan.batch_size {opts['batch_size']} must be divisible "
                                f"by the {world.size} processes (GPUs) training the GAN")
