@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cgankd.h5io import decode_attrs, open_h5
+
 REPO = Path(__file__).resolve().parents[1]
 
 RECIPE = {"steps": 8, "batch_size": 16, "eval_every": 4, "crop_pad": 1, "flip": False}
@@ -32,8 +34,10 @@ TINY = {
                         "extractor_recipe": RECIPE, "fit": {"epochs": 2}}},
     "subsample": {"options": {"per_class": 6, "n_burnin": 20, "batch_size": 20}},
     "filter": {"options": {"rho": 0.9, "burnin": 6}},
-    "fake": {"count": 30, "kd_methods": ["kd"]},
+    # chain 3: its subsampling seed is subsample.seed + 3, its files under fake/chain3/
+    "fake": {"count": 30, "kd_methods": ["kd"], "seeds": [3]},
     "quality": {"kwargs": {"width": 4, "blocks": 2}, "recipe": RECIPE},
+    "convergence": {"factor": 2},  # the teacher and NOKD again at 16 steps
 }
 
 
@@ -84,6 +88,31 @@ def test_every_stage_ran_and_the_table_has_every_variant(finished):
                          .read_text())
     assert metrics["identity"]["variant"] == "cGAN-KD + KD" and 0 <= metrics["accuracy"] <= 100
     assert metrics["train_size"] == 60 + 30  # real (6 per class) + fake.count
+    row = next(line for line in table.splitlines() if line.startswith("| cnn2 | cGAN-KD + KD |"))
+    assert row.split(" | ")[3] == "KD"  # the baseline column: compared with KD, not NOKD
+    assert "- students: budget steps (8 steps per run); selection best" in table
+
+
+def test_the_fake_chain_has_its_own_folder_and_seed(finished):
+    work, _ = finished
+    fake = work / "results" / "tiny" / "fake" / "chain3"
+    with open_h5(fake / "pool_cdrrs.h5") as f:
+        assert decode_attrs(f.attrs)["seed"] == 0 + 3  # subsample.seed + the chain
+    assert sorted(p.name for p in fake.glob("*.h5")) == [
+        "filtered.h5", "pool_cdrrs.h5", "pool_none.h5", "relabelled.h5", "subsampled.h5",
+        "unprocessed.h5"]
+
+
+def test_the_convergence_check_ran_at_twice_the_budget(finished):
+    work, _ = finished
+    results = work / "results" / "tiny"
+    for run in ("teacher", "cnn2/seed0"):
+        metrics = json.loads((results / "convergence" / run / "test_metrics.json").read_text())
+        assert metrics["steps"] == 16 and metrics["identity"]["budget_factor"] == 2
+    check = json.loads((results / "convergence.json").read_text())
+    assert check["factor"] == 2 and set(check["students"]) == {"cnn2"}
+    assert check["students"]["cnn2"]["verdict"] == "undetermined"  # one seed: no interval
+    assert "| NOKD cnn2 |" in (results / "table.md").read_text()
 
 
 def test_a_finished_run_says_where_the_table_is(finished):
@@ -129,6 +158,22 @@ def test_changing_gan_iterations_reruns_the_gan_and_what_follows(finished):
     assert jobs.get("train_cgan") == 1 and "fit_dre" in jobs and "subsample" in jobs
     assert "train_teacher" not in jobs and "prepare_data" not in jobs
     assert jobs["train_student"] == 5  # every variant with fakes, none of the real-only ones
+
+
+def test_another_fake_chain_reruns_the_chain_and_its_students_only(finished):
+    work, config = finished
+    jobs = _changed(work, config, lambda c: c["fake"].update(seeds=[4]))
+    assert jobs.get("subsample") == 2 and jobs.get("filter_relabel") == 4
+    assert jobs["train_student"] == 5  # every variant with fakes
+    for upstream in ("train_teacher", "train_cgan", "fit_dre", "train_convergence",
+                     "train_metric_net"):
+        assert upstream not in jobs, jobs
+
+
+def test_changing_the_convergence_factor_reruns_only_the_check(finished):
+    work, config = finished
+    jobs = _changed(work, config, lambda c: c["convergence"].update(factor=3))
+    assert jobs == {"train_convergence": 2, "evaluate": 2, "aggregate": 1, "all": 1}
 
 
 def _planned_after_editing(work: Path, config: Path, copy: Path, module: str) -> dict[str, int]:
