@@ -147,9 +147,11 @@ rule fake_quality:
         metric_net=rules.train_metric_net.output.model,
         real=data_outputs()["test"],
         fakes=lambda w: fake_set_path(w.fakes),  # the first chain describes the set
+        reference=data_outputs()["val"],  # real in the fakes' place: the real-vs-real values
     output:
         quality=f"{RESULTS}/quality/{{fakes}}.json",
     params:
+        options=config["quality"]["options"],
         device=config["device"],
         source_hash=stage_source_hash("metrics"),
     log:
@@ -164,3 +166,44 @@ rule fake_quality:
         "../envs/cgankd.yaml"
     script:
         "../workflow_scripts/fake_quality.py"
+
+
+# CAS trains the first student net; its real-only reference is that net's NOKD students.
+CAS_NET = next(iter(config["students"]["nets"]), None)
+
+
+rule train_cas:
+    input:
+        train=lambda w: fake_set_path(w.fakes),  # the set fake_quality describes
+        val=data_outputs()["val"],
+    output:
+        model=f"{RESULTS}/quality/cas/{{fakes}}/seed{{seed}}/model.pt",
+        history=f"{RESULTS}/quality/cas/{{fakes}}/seed{{seed}}/train_history.jsonl",
+    wildcard_constraints:
+        fakes="|".join(RUNGS),
+    params:
+        role="cas",
+        net=lambda w: config["students"]["nets"][CAS_NET],
+        recipe=config["students"]["recipe"],
+        seed=lambda w: int(w.seed),
+        identity=lambda w: {
+            "student": CAS_NET,
+            "fakes": w.fakes,
+            "variant": f"CAS: {w.fakes} fakes alone",
+        },
+        device=config["device"],
+        accel=config["accel"],
+        source_hash=stage_source_hash("train"),
+    log:
+        log_path("train_cas/{fakes}/seed{seed}"),
+    benchmark:
+        benchmark_path("train_cas/{fakes}/seed{seed}")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/train_model.py"

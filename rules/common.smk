@@ -219,6 +219,20 @@ def quality_reports():
     return [f"{RESULTS}/quality/{rung}.json" for rung in used_rungs()]
 
 
+def cas_metrics():
+    """Test metrics of the CAS models (the first student net trained on one used rung's fakes
+    alone, per quality.cas_seeds seed) and of their real-only reference, that net's NOKD
+    students of the same seeds."""
+    quality, nets = config["quality"], list(config["students"]["nets"])
+    if not (config["fake"]["enabled"] and quality["enabled"] and quality["cas"] and nets):
+        return []
+    seeds = quality["cas_seeds"]
+    files = [f"{RESULTS}/quality/cas/{r}/seed{s}/test_metrics.json"
+             for r in used_rungs() for s in seeds]
+    return files + [f"{RESULTS}/students/{nets[0]}/{REAL}/none/seed{s}/test_metrics.json"
+                    for s in seeds]
+
+
 def upstream_benchmarks():
     """Benchmark files of every job the table depends on: the stage wall times it reports."""
     stages = ["prepare_data", "train_teacher"]

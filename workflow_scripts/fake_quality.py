@@ -6,4 +6,4 @@ from cgankd.metrics import write_quality
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
     write_quality(sm.output.quality, sm.input.metric_net, sm.input.real, sm.input.fakes,
-                  device=sm.params.device)
+                  reference_h5=sm.input.reference, device=sm.params.device, **sm.params.options)

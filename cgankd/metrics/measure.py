@@ -118,7 +118,8 @@ def measure_pair(real: Embedded, fake: Embedded, grouping: Grouping,
                      "fid": fid(r, f) if enough else None, **_manifold_or_none(r, f, opts)})
     keys = grouping.keys
     return {
-        "n_fake": len(fake), "fid": fid(real.feats, fake.feats),
+        "n_fake": len(fake),
+        "fid": fid(real.feats, fake.feats) if min(len(real), len(fake)) >= 2 else None,
         **_manifold_or_none(real.feats, fake.feats, opts),
         keys["mean"]: _mean([row["fid"] for row in rows]),
         keys["count"]: sum(row["fid"] is not None for row in rows),

@@ -58,7 +58,9 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
     another model file's weights (v3 fine-tunes the no-KD student); it must be the same net.
     ``accel`` holds ``cgankd.accel`` options. Under torchrun only rank 0 writes the model file.
     """
-    where = {"teacher": "teacher", "student": "students", "metric": "quality"}[role]  # config
+    # the config section each role's net and recipe come from (CAS trains a student net)
+    where = {"teacher": "teacher", "student": "students", "metric": "quality",
+             "cas": "students"}[role]
     recipe = checked_recipe(recipe, f"{where}.recipe")
     net_name, net_kwargs = _net_spec(net_cfg, f"{where}.net")
     accel = checked_accel_options(accel)
