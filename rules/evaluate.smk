@@ -25,6 +25,8 @@ rule aggregate:
     input:
         metrics=all_test_metrics(),
         quality=quality_reports(),
+        cas=cas_metrics(),
+        train=data_outputs()["train"],  # real images beside the fakes in the sample sheets
         fakes=[fake_set_path(rung) for rung in used_rungs()],  # the first chain's sheets
         benchmarks=upstream_benchmarks(),
         convergence_base=convergence_baselines(),

@@ -8,4 +8,5 @@ with stage_job(sm.log[0], sm.threads):
     build_report(metrics=sm.input.metrics, quality=sm.input.quality, fakes=sm.input.fakes,
                  rungs=sm.params.rungs, benchmarks=sm.input.benchmarks,
                  outputs=dict(sm.output.items()), convergence_base=sm.input.convergence_base,
-                 convergence=sm.input.convergence, factor=sm.params.factor)
+                 convergence=sm.input.convergence, factor=sm.params.factor,
+                 cas=sm.input.cas, train=sm.input.train)

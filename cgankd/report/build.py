@@ -10,6 +10,7 @@ from typing import Any
 from cgankd.h5io import atomic_path
 from cgankd.report.convergence import convergence_check, convergence_markdown, flag_markdown
 from cgankd.report.plots import plot_fake_sheets, plot_variants
+from cgankd.report.quality_table import with_cas
 from cgankd.report.table import aggregate
 
 
@@ -27,10 +28,12 @@ def _json_safe(obj: Any) -> Any:
 def build_report(*, metrics: Sequence[str], quality: Sequence[str], fakes: Sequence[str],
                  rungs: Sequence[str], benchmarks: Sequence[str],
                  outputs: Mapping[str, str], convergence_base: Sequence[str] = (),
-                 convergence: Sequence[str] = (), factor: float = 2.0) -> None:
+                 convergence: Sequence[str] = (), factor: float = 2.0,
+                 cas: Sequence[str] = (), train: str | None = None) -> None:
     """Write every aggregate output; ``convergence`` (the factor-x runs' test metrics, with the
     1x ones in ``convergence_base``) adds convergence.json and the check's table section."""
     quality_by_rung = {Path(q).stem: json.loads(Path(q).read_text()) for q in quality}
+    quality_by_rung = with_cas(quality_by_rung, cas)  # CAS beside each rung's quality
     flag, sections = "", []
     if convergence:
         check = convergence_check(convergence_base, convergence, factor)
@@ -40,5 +43,5 @@ def build_report(*, metrics: Sequence[str], quality: Sequence[str], fakes: Seque
     summary = aggregate(metrics, outputs["csv"], outputs["md"], benchmarks, quality_by_rung,
                         flag=flag, sections=sections)
     plot_variants(summary, outputs["chart"])
-    plot_fake_sheets(list(fakes), list(rungs), outputs["sheets"])
+    plot_fake_sheets(list(fakes), list(rungs), outputs["sheets"], train_h5=train)
     print(Path(outputs["md"]).read_text())

@@ -46,9 +46,100 @@ def plot_variants(summary: pd.DataFrame, out_png: str | Path) -> None:
     _save(fig, out_png)
 
 
+# Sample sheets: tiles on white, a wider white band between the real block and the fakes.
+GAP_FRACTION = 8  # gap between tiles: 1/8 of a tile side, at least one pixel
+BAND_TILES = 3  # the real / fake band is this many gaps wide
+TILE_INCHES = 0.32  # printed size of one tile
+
+
+def _rows_from(f, rows: np.ndarray) -> np.ndarray:
+    """images[rows] in the order of ``rows`` (h5py reads sorted, unique indices only)."""
+    if len(rows) == 0:
+        return np.empty((0, *f["images"].shape[1:]), np.uint8)
+    unique, back = np.unique(rows, return_inverse=True)
+    return f["images"][unique][back]
+
+
+def _class_picks(labels: np.ndarray, n_rows: int, count: int, rng) -> list[np.ndarray]:
+    return [rng.permutation(np.flatnonzero(labels == k))[:count] for k in range(n_rows)]
+
+
+def _nearest(labels: np.ndarray, target: float, count: int) -> np.ndarray:
+    """The ``count`` rows whose labels are nearest ``target``, in label order."""
+    rows = np.argsort(np.abs(labels - target), kind="stable")[:count]
+    return rows[np.argsort(labels[rows], kind="stable")]
+
+
+def _sheet(fake_path, train_h5, per_row: int, n_real: int, n_rows: int, seed: int):
+    """(tile rows [(reals, fakes)], row names, task) of one fake set. The reals have their
+    own generator, so every panel of a figure shows the same real images."""
+    rng, real_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+    with open_h5(fake_path) as f:
+        labels = read_array(f, "labels")
+        attrs = decode_attrs(f.attrs)
+        task = attrs["task"]
+        if task == "classification":
+            n_rows = min(n_rows, int(attrs.get("num_classes", labels.max() + 1)))
+            fake_rows = _class_picks(labels, n_rows, per_row, rng)
+            targets = list(range(n_rows))
+        else:  # targets evenly over the fakes' label range, fakes nearest each
+            targets = np.linspace(labels.min(), labels.max(), n_rows).tolist()
+            fake_rows = [_nearest(labels.astype(np.float64), t, per_row) for t in targets]
+        fakes = [_rows_from(f, r) for r in fake_rows]
+    reals = [np.empty((0, *fakes[0].shape[1:]), np.uint8)] * len(targets)
+    names = [str(t) for t in targets]
+    if train_h5 is not None and n_real > 0:
+        with open_h5(train_h5) as f:
+            real_labels = read_array(f, "labels")
+            real_attrs = decode_attrs(f.attrs)
+            if task == "classification":
+                picks = _class_picks(real_labels, len(targets), n_real, real_rng)
+            else:  # the training images at the labels nearest each row's target
+                picks = [_nearest(real_labels.astype(np.float64), t, n_real) for t in targets]
+            reals = [_rows_from(f, r) for r in picks]
+        class_names = real_attrs.get("class_names")
+        if task == "classification" and isinstance(class_names, list):
+            names = [class_names[k] for k in targets]
+        unit = real_attrs.get("label_unit", "")
+    else:
+        unit = ""
+    if task == "regression":
+        names = [f"{t:.1f}{f' {unit}' if unit else ''}" for t in targets]
+    return list(zip(reals, fakes)), names, task
+
+
+def _canvas(rows: list[tuple[np.ndarray, np.ndarray]], n_real: int,
+            per_row: int) -> tuple[np.ndarray, list[float], tuple[float, float] | None]:
+    """White canvas with every tile placed: (image, row centres, (real, fake) block centres)."""
+    sample = next((a for pair in rows for a in pair if len(a)), None)
+    c, h, w = sample.shape[1:] if sample is not None else (1, 8, 8)
+    gap = max(1, h // GAP_FRACTION)
+    band = BAND_TILES * gap if n_real else 0
+    width = n_real * (w + gap) + band + per_row * (w + gap) + gap
+    height = len(rows) * (h + gap) + gap
+    canvas = np.full((height, width, c), 255, np.uint8)
+    for r, (reals, fakes) in enumerate(rows):
+        top = gap + r * (h + gap)
+        for i, img in enumerate(reals):
+            left = gap + i * (w + gap)
+            canvas[top:top + h, left:left + w] = img.transpose(1, 2, 0)
+        for i, img in enumerate(fakes):
+            left = gap + n_real * (w + gap) + band + i * (w + gap)
+            canvas[top:top + h, left:left + w] = img.transpose(1, 2, 0)
+    centres = [gap + r * (h + gap) + h / 2 for r in range(len(rows))]
+    real_mid = gap + n_real * (w + gap) / 2
+    fake_mid = gap + n_real * (w + gap) + band + per_row * (w + gap) / 2
+    return (canvas[..., 0] if c == 1 else canvas), centres, \
+        ((real_mid, fake_mid) if n_real else None)
+
+
 def plot_fake_sheets(fake_files: Sequence[str | Path], names: Sequence[str], out_png: str | Path,
-                     per_row: int = 10, rows: int = 10, seed: int = 0) -> None:
-    """One panel per fake set: a few samples per class (or sorted by label) with their labels."""
+                     train_h5: str | Path | None = None, per_row: int = 10, n_real: int = 3,
+                     rows: int = 10, seed: int = 0) -> None:
+    """One panel per fake set: a row per class (the first ``rows`` classes) or per target
+    label (``rows`` evenly over the fakes' label range), ``per_row`` fakes each, and, with
+    ``train_h5``, ``n_real`` real training images of that class (or at the training labels
+    nearest the target) on the left, marked "real"."""
     if not fake_files:
         fig, ax = plt.subplots(figsize=(4, 1))
         ax.text(0.5, 0.5, "no fake data in this experiment (fake.enabled: false)",
@@ -56,39 +147,25 @@ def plot_fake_sheets(fake_files: Sequence[str | Path], names: Sequence[str], out
         ax.axis("off")
         _save(fig, out_png)
         return
-    fig, axes = plt.subplots(1, len(fake_files), figsize=(3.2 * len(fake_files), 3.6),
-                             squeeze=False)
-    rng = np.random.default_rng(seed)
+    shown_real = n_real if train_h5 is not None else 0
+    cols = shown_real + per_row + (BAND_TILES / GAP_FRACTION if shown_real else 0)
+    fig, axes = plt.subplots(1, len(fake_files), squeeze=False, figsize=(
+        (cols * TILE_INCHES + 0.9) * len(fake_files), rows * TILE_INCHES + 0.8))
     for ax, path, name in zip(axes[0], fake_files, names):
-        with open_h5(path) as f:
-            labels = read_array(f, "labels")
-            task = decode_attrs(f.attrs)["task"]
-            if task == "classification":
-                picks = [rng.permutation(np.flatnonzero(labels == k))[:per_row]
-                         for k in range(rows)]
-                picks = [p for p in picks if len(p) == per_row]
-                order = np.concatenate(picks) if picks else np.empty(0, int)
-            else:
-                order = np.sort(rng.choice(len(labels), min(len(labels), per_row * rows),
-                                           replace=False))
-                order = order[np.argsort(labels[order], kind="stable")]
-            images = f["images"][np.sort(order)] if len(order) else np.empty((0, 1, 1, 1))
-            images = images[np.argsort(np.argsort(order))] if len(order) else images
-        sheet = _tile(images, per_row)
-        ax.imshow(sheet, cmap="gray" if sheet.ndim == 2 else None, vmin=0, vmax=255)
-        ax.set_title(name)
-        ax.axis("off")
+        tiles, row_names, task = _sheet(path, train_h5, per_row, shown_real, rows, seed)
+        sheet, centres, blocks = _canvas(tiles, shown_real, per_row)
+        ax.imshow(sheet, cmap="gray" if sheet.ndim == 2 else None, vmin=0, vmax=255,
+                  interpolation="nearest")
+        ax.set_yticks(centres, row_names, fontsize=7)
+        ax.set_xticks([])
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if blocks is not None:
+            ax.set_xticks(blocks, ["real", f"{name} fakes"], fontsize=8)
+            ax.xaxis.tick_top()
+        else:
+            ax.set_title(name, fontsize=9)
+        if task == "regression":
+            ax.set_ylabel("label", fontsize=8)
     _save(fig, out_png)
-
-
-def _tile(images: np.ndarray, per_row: int) -> np.ndarray:
-    """(N, C, H, W) uint8 -> one (rows*H, per_row*W[, C]) image."""
-    if len(images) == 0:
-        return np.zeros((1, 1), np.uint8)
-    n, c, h, w = images.shape
-    rows = -(-n // per_row)
-    canvas = np.zeros((rows * h, per_row * w, c), np.uint8)
-    for i, img in enumerate(images):
-        r, col = divmod(i, per_row)
-        canvas[r * h:(r + 1) * h, col * w:(col + 1) * w] = img.transpose(1, 2, 0)
-    return canvas[..., 0] if c == 1 else canvas

@@ -19,6 +19,7 @@ import pandas as pd
 
 from cgankd.h5io import atomic_path
 from cgankd.report.paired import format_interval, gap_closed, paired_difference
+from cgankd.report.quality_table import quality_markdown
 
 REAL = "real"  # the fakes folder of real-only students (rules/common.smk REAL)
 NO_KD = "none"  # the KD method of the no-KD baseline
@@ -217,16 +218,3 @@ def aggregate(metric_files: Sequence[str | Path], out_csv: str | Path, out_md: s
         tmp.write_text(text)
     return summary
 
-
-def quality_markdown(quality: dict[str, dict]) -> str:
-    """One row per fake set: FID (and Intra-FID or label score) and teacher agreement."""
-    first = next(iter(quality.values()))
-    if first["task"] == "classification":
-        lines = ["| fake set | FID | Intra-FID | label agreement (%) |", "|---|---|---|---|"]
-        lines += [f"| {name} | {q['fid']:.2f} | {q['intra_fid']:.2f} | "
-                  f"{q['label_agreement']:.1f} |" for name, q in quality.items()]
-    else:
-        lines = ["| fake set | FID | label score | mean window FID |", "|---|---|---|---|"]
-        lines += [f"| {name} | {q['fid']:.2f} | {q['label_score']:.2f} | "
-                  f"{q['window_fid_mean']:.2f} |" for name, q in quality.items()]
-    return "\n".join(lines) + "\n"
