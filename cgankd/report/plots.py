@@ -149,10 +149,11 @@ def plot_fake_sheets(fake_files: Sequence[str | Path], names: Sequence[str], out
         return
     shown_real = n_real if train_h5 is not None else 0
     cols = shown_real + per_row + (BAND_TILES / GAP_FRACTION if shown_real else 0)
-    fig, axes = plt.subplots(1, len(fake_files), squeeze=False, figsize=(
-        (cols * TILE_INCHES + 0.9) * len(fake_files), rows * TILE_INCHES + 0.8))
+    # constrained layout keeps each panel's row labels clear of the panel to its left
+    fig, axes = plt.subplots(1, len(fake_files), squeeze=False, layout="constrained", figsize=(
+        (cols * TILE_INCHES + 1.0) * len(fake_files), rows * TILE_INCHES + 0.8))
     for ax, path, name in zip(axes[0], fake_files, names):
-        tiles, row_names, task = _sheet(path, train_h5, per_row, shown_real, rows, seed)
+        tiles, row_names, _ = _sheet(path, train_h5, per_row, shown_real, rows, seed)
         sheet, centres, blocks = _canvas(tiles, shown_real, per_row)
         ax.imshow(sheet, cmap="gray" if sheet.ndim == 2 else None, vmin=0, vmax=255,
                   interpolation="nearest")
@@ -166,6 +167,4 @@ def plot_fake_sheets(fake_files: Sequence[str | Path], names: Sequence[str], out
             ax.xaxis.tick_top()
         else:
             ax.set_title(name, fontsize=9)
-        if task == "regression":
-            ax.set_ylabel("label", fontsize=8)
     _save(fig, out_png)
