@@ -110,6 +110,13 @@ class DistillObjective(nn.Module):
 
         self.kd_term = term(VANILLA_KD, "alpha")
         self.method_term = term(method, "beta")
+        self.teacher_table = None  # cgankd.kd.teacher_cache.TeacherTable, set by the trainer
+
+    @property
+    def teacher_logits_only(self) -> bool:
+        """True when the teacher's outputs alone feed the loss (vanilla KD, no method term):
+        then they can come from a precomputed table."""
+        return self.needs_teacher and self.method_term is None
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The student's and the terms' parameters (the teacher is not a submodule)."""
@@ -121,15 +128,23 @@ class DistillObjective(nn.Module):
         return F.mse_loss(s_out.reshape(-1), labels.reshape(-1).to(s_out.dtype))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor,
-                index: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """Total loss, and each unweighted part plus the total as floats for logging."""
+                index: torch.Tensor | None = None, views: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total loss, and each unweighted part plus the total as floats for logging.
+
+        ``views`` (the augmentation view of each image) lets a teacher table, when one is set,
+        stand in for the teacher's forward pass.
+        """
         s_out, s_feats = self.student(x, return_features=True)
         parts = {"task": (self.weights["gamma"], self.task_loss(s_out, labels))}
         if self.needs_teacher:
-            self.teacher.eval()
-            with torch.no_grad():
-                t_out, t_feats = self.teacher(x, return_features=True)
-            t_feats = [f.detach() for f in t_feats]
+            if self.teacher_table is not None and views is not None:
+                t_out, t_feats = self.teacher_table(index, views).to(s_out.dtype), []
+            else:
+                self.teacher.eval()
+                with torch.no_grad():
+                    t_out, t_feats = self.teacher(x, return_features=True)
+                t_feats = [f.detach() for f in t_feats]
             for name, weight, term in ((VANILLA_KD, "alpha", self.kd_term),
                                        (self.method, "beta", self.method_term)):
                 if term is not None:

@@ -39,7 +39,12 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "eval_every": 200,  # steps between validation passes (best-on-val checkpoint selection)
     "checkpoint_every": 500,  # steps between resumable checkpoints
     "eval_batch_size": 512,
+    # Vanilla KD reads the teacher's outputs per (image, augmentation view) from a table
+    # computed once (cgankd/kd/teacher_cache.py): "auto" when that costs fewer teacher passes
+    # than the run and fits in 512 MiB; true/false force it. Same values up to float rounding.
+    "teacher_cache": "auto",
 }
+TEACHER_CACHE = ("auto", True, False)
 
 
 def checked_recipe(overrides: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
@@ -48,6 +53,10 @@ def checked_recipe(overrides: Mapping[str, Any] | None, where: str) -> dict[str,
         if recipe[key] not in allowed:
             raise CgankdInputError(f"{where}.{key}: {recipe[key]!r} is not one of "
                                    f"{', '.join(allowed)}")
+    if not any(recipe["teacher_cache"] is choice or recipe["teacher_cache"] == choice == "auto"
+               for choice in TEACHER_CACHE):
+        raise CgankdInputError(f"{where}.teacher_cache: {recipe['teacher_cache']!r} is not "
+                               f"auto, true or false")
     epochs = recipe["epochs"]
     if recipe["budget"] == "epochs" and (isinstance(epochs, bool) or not isinstance(epochs, int)
                                          or epochs < 1):

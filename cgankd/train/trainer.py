@@ -27,7 +27,8 @@ from cgankd import distributed
 from cgankd.accel import Accel, backward_step, resolve_accel
 from cgankd.conventions import LabelScale, to_float
 from cgankd.h5io import atomic_path
-from cgankd.train.augment import augment
+from cgankd.kd.teacher_cache import teacher_table_for
+from cgankd.train.augment import augment_with_views
 from cgankd.train.checkpoint import cpu_state, load_checkpoint, save_checkpoint
 from cgankd.train.recipe import lr_lambda, resolved_steps
 from cgankd.train.tensorset import TensorSet
@@ -177,6 +178,10 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
                 print(f"{desc}: resuming from step {start} ({checkpoint_path})")
     world.barrier()  # every rank has read the checkpoint before rank 0 may replace it
     forward = acc.compiled(world.wrap(objective, device))
+    table = None
+    if hasattr(objective, "teacher_table"):  # a DistillObjective (tests pass plain modules too)
+        table = objective.teacher_table = teacher_table_for(objective, train_dev, recipe, steps,
+                                                            acc)
 
     running: dict[str, float] = {}
     n_running, t0 = 0, time.perf_counter()
@@ -187,7 +192,8 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
         torch.manual_seed(seed * STEP_SEED_STRIDE + step)  # dropout, CRD negatives
         gen = torch.Generator().manual_seed(seed * STEP_SEED_STRIDE + step)
         x, y, idx = train_dev.batch(rows_of(step).to(device))
-        x = augment(x, crop_pad=int(recipe["crop_pad"]), flip=bool(recipe["flip"]), generator=gen)
+        x, views = augment_with_views(x, crop_pad=int(recipe["crop_pad"]),
+                                      flip=bool(recipe["flip"]), generator=gen)
         weight = 1.0
         if world.parallel:
             # Augmenting the whole batch on every rank keeps each image's crop and flip what it
@@ -195,9 +201,10 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
             # DDP's gradient average the whole batch's gradient when shares differ in size.
             share = world.share(len(y))
             weight = (share.stop - share.start) * world.size / len(y)
-            x, y, idx = x[share], y[share], idx[share]
+            x, y, idx, views = x[share], y[share], idx[share], views[share]
         with acc.autocast():
-            loss, parts = forward(acc.prepare_input(x), y, idx)
+            loss, parts = forward(acc.prepare_input(x), y, idx,
+                                  *((views,) if table is not None else ()))
         backward_step(loss if weight == 1.0 else loss * weight, optimizer, scaler)
         scheduler.step()
         for key, value in parts.items():  # weighted: the ranks' average is the batch's mean
