@@ -1,0 +1,167 @@
+"""Running a study: the base point, then every (factor, level) point, each one Snakemake run.
+
+Snakemake runs in a subprocess (``python -m snakemake``), never imported. Before a point runs,
+the stages it shares with the base point are linked from the base's results folder
+(``cgankd.study.stages``); the base itself first takes what it shares with the experiment's
+own results folder when that run is complete and up to date. A point whose settings equal the
+base's is the base: it neither runs nor takes disk space.
+"""
+
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cgankd.config import load_schema
+from cgankd.errors import CgankdInputError
+from cgankd.h5io import atomic_path
+from cgankd.study.collect import point_rows, write_csv
+from cgankd.study.figure import plot_study
+from cgankd.study.plan import (Point, Study, experiment_name, load_study, plan_points,
+                               study_prefix)
+from cgankd.study.stages import Stage, same_settings, seed_results, shared_stages
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEFILE = REPO / "Snakefile"
+SCHEMA = REPO / "config" / "schema.yaml"
+DEFAULT_CONFIG = REPO / "config" / "config.yaml"  # the Snakefile's own default
+UP_TO_DATE = "Nothing to be done"  # what a Snakemake dry run prints when no job is due
+
+
+def snakemake_command(config: Path, workdir: Path, cores: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
+            "--cores", str(cores), "--configfile", str(config), *args]
+
+
+class StudyFailed(RuntimeError):
+    """A Snakemake run of the study failed; its own output says why."""
+
+
+@dataclass
+class StudyRun:
+    study: Study
+    experiment_config: Path
+    prefix: str  # <experiment>-<study>
+    base: Point
+    points: list[Point]
+    workdir: Path
+    cores: str = "all"
+    snakemake_args: tuple[str, ...] = ()
+    echo: Callable[[str], None] = print
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def folder(self) -> Path:
+        """results/<experiment>-<study>/: the point configs, study.csv and study.png."""
+        return self.workdir / "results" / self.prefix
+
+    def results(self, point: Point) -> Path:
+        return self.workdir / "results" / point.experiment
+
+    def config_path(self, point: Point) -> Path:
+        return self.folder / "configs" / f"{point.experiment}.yaml"
+
+    def write_config(self, point: Point) -> Path:
+        path = self.config_path(point)
+        with atomic_path(path) as tmp:
+            tmp.write_text(f"# {self.study.path} point {point.factor}={point.level}, written "
+                           f"by python -m cgankd.study\n"
+                           + yaml.safe_dump(point.config, sort_keys=False))
+        return path
+
+    def snakemake(self, config: Path, *args: str, capture: bool = False
+                  ) -> subprocess.CompletedProcess:
+        cmd = snakemake_command(config, self.workdir, self.cores, *args)
+        return subprocess.run(cmd, text=True, capture_output=capture, check=False)
+
+    def seed(self, source: Path, point: Point, stages: Sequence[Stage], config: Path) -> None:
+        seeded = seed_results(source, self.results(point), stages)
+        if seeded.linked or seeded.copied:
+            self.echo(f"cgankd study: {point.experiment}: took {', '.join(s.name for s in stages)}"
+                      f" from {source.name} ({seeded.linked} linked, {seeded.copied} copied)")
+        if seeded.replaced:  # Snakemake's records of the old files would trigger reruns
+            rel = [str(p.relative_to(self.workdir)) for p in seeded.replaced]
+            self.snakemake(config, "--cleanup-metadata", *rel, capture=True)
+
+
+def prepare(study_path: str | Path, configfile: str | Path | None, workdir: str | Path,
+            factors: Sequence[str] = (), **kwargs: Any) -> StudyRun:
+    """Read the study and the experiment config, plan the points (only ``factors`` if given)."""
+    study = load_study(study_path)
+    config_path = Path(configfile) if configfile else DEFAULT_CONFIG
+    try:
+        experiment_config = yaml.safe_load(config_path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise CgankdInputError(f"{config_path}: cannot read the experiment config ({err})"
+                               ) from None
+    schema = load_schema(SCHEMA)
+    base, points = plan_points(study, experiment_config, schema)
+    unknown = sorted(set(factors) - {f.name for f in study.factors})
+    if unknown:
+        raise CgankdInputError(f"--factor {unknown[0]}: not a factor of {study.path}; factors: "
+                               f"{', '.join(f.name for f in study.factors)}")
+    if factors:
+        points = [p for p in points if p.factor in factors]
+    prefix = study_prefix(experiment_name(experiment_config, schema), study)
+    return StudyRun(study, config_path.resolve(), prefix, base, points,
+                    Path(workdir).resolve(), **kwargs)
+
+
+def _seed_base_from_experiment(run: StudyRun, schema: Mapping[str, Any], config: Path) -> None:
+    """Take the base's shared stages from the experiment's own run, if that is complete and
+    current (a file Snakemake would rebuild there must not become the base's)."""
+    experiment_config = yaml.safe_load(run.experiment_config.read_text()) or {}
+    name = experiment_name(experiment_config, schema)
+    source = run.workdir / "results" / name
+    if not source.is_dir():
+        return
+    check = run.snakemake(run.experiment_config, "-n", capture=True)
+    if check.returncode != 0 or UP_TO_DATE not in check.stdout:
+        run.echo(f"cgankd study: results/{name} is not complete and current: the base point "
+                 f"trains its own upstream stages")
+        return
+    stages = shared_stages(experiment_config, run.base.config, schema)
+    if stages:
+        run.seed(source, run.base, stages, config)
+
+
+def execute(run: StudyRun, dry_run: bool = False) -> list[dict[str, Any]]:
+    """Run (or, with ``dry_run``, plan) the base and every point; return the study's rows."""
+    schema = load_schema(SCHEMA)
+    base_config = run.write_config(run.base)
+    dry = ("-n",) if dry_run else ()
+    _seed_base_from_experiment(run, schema, base_config)
+    run.echo(f"cgankd study: base point {run.base.experiment}")
+    if run.snakemake(base_config, *dry, *run.snakemake_args).returncode != 0:
+        raise StudyFailed(f"the base point {run.base.experiment} failed (config "
+                          f"{base_config}); Snakemake's output above says why")
+    sources: dict[str, Path] = {}
+    for point in run.points:
+        if same_settings(point.config, run.base.config, schema):
+            run.echo(f"cgankd study: {point.factor}={point.level} is the base point")
+            sources[point.experiment] = run.results(run.base)
+            continue
+        config = run.write_config(point)
+        run.seed(run.results(run.base), point,
+                 shared_stages(run.base.config, point.config, schema), config)
+        run.echo(f"cgankd study: point {point.experiment}")
+        if run.snakemake(config, *dry, *run.snakemake_args).returncode != 0:
+            run.failed.append(point.experiment)
+        sources[point.experiment] = run.results(point)
+    name = run.study.name
+    rows = point_rows(name, run.base, run.results(run.base))
+    for point in run.points:
+        rows += point_rows(name, point, sources[point.experiment])
+    return rows
+
+
+def report(run: StudyRun, rows: Sequence[Mapping[str, Any]]) -> tuple[Path, Path]:
+    csv_path, png_path = run.folder / "study.csv", run.folder / "study.png"
+    write_csv(rows, csv_path)
+    plot_study(rows, png_path, title=f"{run.prefix}: {run.study.description or run.study.name}")
+    return csv_path, png_path
+
