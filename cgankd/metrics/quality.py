@@ -14,6 +14,13 @@ plus label agreement (% of fakes whose metric-net argmax is their class) or labe
 the validation split) the same numbers for real-vs-real go under ``reference``, and under
 ``matched`` the fake set's numbers on subsets with the reference's per-group counts, since
 FID, recall and coverage depend on how many samples are compared.
+
+Reading the ratios: the metric net has fit its own training images, so in its feature space
+they sit apart from held-out real data. Measured on the digits default (1,078 test images,
+100 validation): the 200 training images in the fakes' place score a matched FID of 0.42
+against the reference's 0.26 (1.6x) and recall 0.72 against 0.93, so a generator that copied
+its training set would not reach 1x. The validation split also chose the metric net's
+checkpoint, which flatters its label agreement a little.
 """
 
 import json
