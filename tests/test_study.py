@@ -21,7 +21,8 @@ from cgankd.study.collect import point_rows, write_csv
 from cgankd.study.figure import plot_study
 from cgankd.study.plan import Point, load_study, plan_points
 from cgankd.study.runner import SCHEMA
-from cgankd.study.stages import STAGES, same_settings, seed_results, shared_stages
+from cgankd.study.stages import (STAGES, keep_withdrawn, same_settings, seed_results,
+                                 shared_stages)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -191,6 +192,33 @@ def test_seeding_replaces_a_changed_file_with_a_fresh_copy(tmp_path):
     assert not (dst / "teacher/model.pt").samefile(src / "teacher/model.pt")
     assert (dst / "teacher/model.pt").stat().st_mtime > time.time() - 60  # reruns what follows
     assert (src / "teacher/model.pt").stat().st_mtime == base_mtime  # the base is untouched
+
+
+def test_a_stage_not_current_in_the_source_is_not_taken(tmp_path):
+    src, dst = tmp_path / "base", tmp_path / "point"
+    _write(src / "data/train.h5", "h5")
+    stale = _write(src / "teacher/model.pt", "pt")
+    stages = [s for s in STAGES if s.name in ("data", "teacher")]
+    seeded = seed_results(src, dst, stages, pending={stale})
+    assert seeded.skipped == ["teacher"] and seeded.linked == 1
+    assert not (dst / "teacher").exists()
+
+
+def test_a_file_no_longer_shared_is_withdrawn_unless_rebuilt(tmp_path):
+    src, dst = tmp_path / "base", tmp_path / "point"
+    _write(src / "data/train.h5", "h5")
+    _write(src / "teacher/model.pt", "pt")
+    seed_results(src, dst, [s for s in STAGES if s.name in ("data", "teacher")])
+    rebuilt = _write(tmp_path / "own.pt", "the point's own teacher")
+    os.replace(rebuilt, dst / "teacher/model.pt")  # Snakemake rebuilt it in the point
+    seeded = seed_results(src, dst, [])  # the config changed: nothing is shared any more
+    assert seeded.withdrawn == [dst / "data/train.h5"] and not (dst / "data/train.h5").exists()
+    assert (dst / "teacher/model.pt").read_text() == "the point's own teacher"
+    assert (src / "data/train.h5").read_text() == "h5"  # the source keeps its file
+    # listed until rebuilt (its job must be forced: its consumers look current), or forgotten
+    assert seed_results(src, dst, []).withdrawn == [dst / "data/train.h5"]
+    keep_withdrawn(dst, keep=[])
+    assert seed_results(src, dst, []).withdrawn == []
 
 
 # --- the numbers and the figure --------------------------------------------------------------
@@ -378,3 +406,18 @@ def test_a_dry_run_plans_a_gan_point_from_the_generator_on(tiny_study):
     assert jobs["train_cgan"] == 1 and jobs["fit_dre"] == 1 and jobs["filter_relabel"] == 1
     assert jobs["train_student"] == 2  # cGAN-KD, 2 seeds; the NOKD students are linked
     assert not (tiny_study / "results" / "tiny-s" / "study.csv").read_text().count("gan_")
+
+
+@pytest.mark.slow
+def test_stages_no_longer_shared_are_withdrawn_and_their_jobs_forced(tiny_study):
+    """Last in this module: it edits the experiment. With rho changed there (and not rerun),
+    its fakes are not current: the base gives back those it took and plans to rebuild them."""
+    config = tiny_study / "tiny.yaml"
+    config.write_text(config.read_text().replace("rho: 0.9", "rho: 0.8"))
+    out = _cli(tiny_study, "--factor", "rho", "--dry-run").stdout
+    assert "tiny-s-base: fakes, fake_students not taken: not current in tiny" in out
+    base_plan = out.split("Job stats:")[1].split("total")[0]  # the base's dry run comes first
+    jobs = {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", base_plan, re.M)}
+    assert jobs == {"filter_relabel": 1, "train_student": 2, "evaluate": 2, "aggregate": 1,
+                    "all": 1}
+    assert not (tiny_study / "results" / "tiny-s-base" / "fake/chain0/filtered.h5").exists()

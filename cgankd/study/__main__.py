@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m cgankd.study",
         description="Run a study (config/studies/*.yaml): the base point and one Snakemake run "
                     "per factor level, then results/<experiment>-<study>/study.{csv,png}.",
-        epilog="Arguments after -- go to every Snakemake call, e.g. -- --rerun-incomplete.")
+        epilog="Options after -- go to every Snakemake run, e.g. -- --rerun-incomplete "
+               "(options only: each run's targets are its config's).")
     parser.add_argument("study", help="the study file, e.g. config/studies/gain.yaml")
     parser.add_argument("--configfile", help="the experiment config the study varies "
                         "(default: config/config.yaml)")

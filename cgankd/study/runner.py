@@ -3,13 +3,13 @@
 Snakemake runs in a subprocess (``python -m snakemake``), never imported. Before a point runs,
 the stages it shares with the base point are linked from the base's results folder
 (``cgankd.study.stages``); the base itself first takes what it shares with the experiment's
-own results folder when that run is complete and up to date. A point whose settings equal the
+own results folder, of the stages current there. A point whose settings equal the
 base's is the base: it neither runs nor takes disk space.
 """
 
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,18 +23,19 @@ from cgankd.study.collect import point_rows, write_csv
 from cgankd.study.figure import plot_study
 from cgankd.study.plan import (Point, Study, experiment_name, load_study, plan_points,
                                study_prefix)
-from cgankd.study.stages import Stage, same_settings, seed_results, shared_stages
+from cgankd.study.stages import (Stage, keep_withdrawn, same_settings, seed_results,
+                                 shared_stages)
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEFILE = REPO / "Snakefile"
 SCHEMA = REPO / "config" / "schema.yaml"
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"  # the Snakefile's own default
-UP_TO_DATE = "Nothing to be done"  # what a Snakemake dry run prints when no job is due
 
 
 def snakemake_command(config: Path, workdir: Path, cores: str, *args: str) -> list[str]:
+    # --configfile takes every argument up to the next option: it must not come last
     return [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
-            "--cores", str(cores), "--configfile", str(config), *args]
+            "--configfile", str(config), "--cores", str(cores), *args]
 
 
 class StudyFailed(RuntimeError):
@@ -78,14 +79,45 @@ class StudyRun:
         cmd = snakemake_command(config, self.workdir, self.cores, *args)
         return subprocess.run(cmd, text=True, capture_output=capture, check=False)
 
-    def seed(self, source: Path, point: Point, stages: Sequence[Stage], config: Path) -> None:
-        seeded = seed_results(source, self.results(point), stages)
+    def summary(self, config: Path) -> dict[Path, str] | None:
+        """{output file: Snakemake's plan for it} for ``config`` (its --summary), or None when
+        Snakemake cannot tell."""
+        result = self.snakemake(config, "--summary", capture=True)
+        if result.returncode != 0:
+            return None
+        rows = [line.split("\t") for line in result.stdout.splitlines()]
+        return {self.workdir / row[0]: row[5] for row in rows
+                if len(row) >= 6 and row[0] != "output_file"}
+
+    def pending(self, config: Path) -> set[Path] | None:
+        """The files Snakemake would rebuild for ``config``, or None when it cannot tell."""
+        plans = self.summary(config)
+        return None if plans is None else {f for f, plan in plans.items() if plan != "no update"}
+
+    def seed(self, source: Path, point: Point, stages: Sequence[Stage], config: Path,
+             pending: Collection[Path] = ()) -> tuple[str, ...]:
+        """Take the stages from ``source``; returns the Snakemake arguments the point's run
+        needs (forcing the jobs of files taken before and withdrawn now)."""
+        target = self.results(point)
+        seeded = seed_results(source, target, stages, pending)
         if seeded.linked or seeded.copied:
             self.echo(f"cgankd study: {point.experiment}: took {', '.join(s.name for s in stages)}"
                       f" from {source.name} ({seeded.linked} linked, {seeded.copied} copied)")
+        if seeded.skipped:
+            self.echo(f"cgankd study: {point.experiment}: {', '.join(seeded.skipped)} not taken: "
+                      f"not current in {source.name}")
         if seeded.replaced:  # Snakemake's records of the old files would trigger reruns
             rel = [str(p.relative_to(self.workdir)) for p in seeded.replaced]
             self.snakemake(config, "--cleanup-metadata", *rel, capture=True)
+        if not seeded.withdrawn:
+            return ()
+        outputs = set(self.summary(config) or ())
+        keep_withdrawn(target, outputs)
+        force = [str(p.relative_to(self.workdir)) for p in seeded.withdrawn if p in outputs]
+        if force:
+            self.echo(f"cgankd study: {point.experiment}: {len(force)} files taken before are "
+                      f"no longer shared: removed, their jobs forced")
+        return ("--forcerun", *force) if force else ()
 
 
 def prepare(study_path: str | Path, configfile: str | Path | None, workdir: str | Path,
@@ -111,22 +143,18 @@ def prepare(study_path: str | Path, configfile: str | Path | None, workdir: str 
                     Path(workdir).resolve(), **kwargs)
 
 
-def _seed_base_from_experiment(run: StudyRun, schema: Mapping[str, Any], config: Path) -> None:
-    """Take the base's shared stages from the experiment's own run, if that is complete and
-    current (a file Snakemake would rebuild there must not become the base's)."""
+def _seed_base_from_experiment(run: StudyRun, schema: Mapping[str, Any], config: Path
+                               ) -> tuple[str, ...]:
+    """Take the base's shared stages from the experiment's own run, those of them that are
+    current there (a file Snakemake would rebuild must not become the base's)."""
     experiment_config = yaml.safe_load(run.experiment_config.read_text()) or {}
-    name = experiment_name(experiment_config, schema)
-    source = run.workdir / "results" / name
-    if not source.is_dir():
-        return
-    check = run.snakemake(run.experiment_config, "-n", capture=True)
-    if check.returncode != 0 or UP_TO_DATE not in check.stdout:
-        run.echo(f"cgankd study: results/{name} is not complete and current: the base point "
-                 f"trains its own upstream stages")
-        return
-    stages = shared_stages(experiment_config, run.base.config, schema)
-    if stages:
-        run.seed(source, run.base, stages, config)
+    source = run.workdir / "results" / experiment_name(experiment_config, schema)
+    stages, pending = [], None
+    if source.is_dir():
+        pending = run.pending(run.experiment_config)
+        if pending is not None:
+            stages = shared_stages(experiment_config, run.base.config, schema)
+    return run.seed(source, run.base, stages, config, pending or ())
 
 
 def execute(run: StudyRun, dry_run: bool = False) -> list[dict[str, Any]]:
@@ -134,11 +162,14 @@ def execute(run: StudyRun, dry_run: bool = False) -> list[dict[str, Any]]:
     schema = load_schema(SCHEMA)
     base_config = run.write_config(run.base)
     dry = ("-n",) if dry_run else ()
-    _seed_base_from_experiment(run, schema, base_config)
+    force = _seed_base_from_experiment(run, schema, base_config)
     run.echo(f"cgankd study: base point {run.base.experiment}")
-    if run.snakemake(base_config, *dry, *run.snakemake_args).returncode != 0:
+    # --forcerun last: it takes every argument up to the next option
+    if run.snakemake(base_config, *run.snakemake_args, *dry, *force).returncode != 0:
         raise StudyFailed(f"the base point {run.base.experiment} failed (config "
                           f"{base_config}); Snakemake's output above says why")
+    # A real run has just brought the base up to date; a dry run takes only its current stages.
+    pending = run.pending(base_config) if dry_run else set()
     sources: dict[str, Path] = {}
     for point in run.points:
         if same_settings(point.config, run.base.config, schema):
@@ -146,10 +177,10 @@ def execute(run: StudyRun, dry_run: bool = False) -> list[dict[str, Any]]:
             sources[point.experiment] = run.results(run.base)
             continue
         config = run.write_config(point)
-        run.seed(run.results(run.base), point,
-                 shared_stages(run.base.config, point.config, schema), config)
+        stages = [] if pending is None else shared_stages(run.base.config, point.config, schema)
+        force = run.seed(run.results(run.base), point, stages, config, pending or ())
         run.echo(f"cgankd study: point {point.experiment}")
-        if run.snakemake(config, *dry, *run.snakemake_args).returncode != 0:
+        if run.snakemake(config, *run.snakemake_args, *dry, *force).returncode != 0:
             run.failed.append(point.experiment)
         sources[point.experiment] = run.results(point)
     name = run.study.name

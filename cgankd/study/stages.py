@@ -12,20 +12,27 @@ therefore cover every key those params read: a key left out would reuse a stale 
 Large binary outputs (.h5, .pt) are hard links: every writer replaces them through a rename,
 never in place, so a rerun in the point cannot touch the base's file. Everything else (logs,
 Snakemake's benchmark files, JSON) is copied with its mtime, since Snakemake rewrites
-benchmark files in place.
+benchmark files in place. A file taken once stays only while it is still shared: the target
+folder's manifest lists what was taken, and a file no longer shared is removed and its job
+forced, for Snakemake to rebuild it (it would take a file it has no record of as current
+forever).
 """
 
 import fnmatch
+import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cgankd.h5io import atomic_path
 from cgankd.study.plan import deep_merge
+from cgankd.train.recipe import RECIPE_DEFAULTS
 
 LINKED_SUFFIXES = (".h5", ".pt")  # written only through a rename (h5io.atomic_path)
+MANIFEST = ".study_taken.json"  # in a target folder: the files taken, with size and mtime
 RUNGS = ("unprocessed", "subsampled", "filtered", "relabelled")  # rules/common.smk's ladder
 
 
@@ -92,8 +99,6 @@ def fill_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[
 
 
 def normalized(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
-    from cgankd.train.recipe import RECIPE_DEFAULTS  # torch: imported only when comparing
-
     out = fill_defaults(config, schema)
     for section, key in RECIPE_PATHS:
         if isinstance(out.get(section), Mapping):
@@ -142,6 +147,8 @@ class Seeded:
     linked: int = 0
     copied: int = 0
     replaced: list[Path] = field(default_factory=list)  # target files that held other content
+    withdrawn: list[Path] = field(default_factory=list)  # removed, not rebuilt yet
+    skipped: list[str] = field(default_factory=list)  # stages not current in the source
 
 
 def stage_files(results: Path, stage: Stage) -> list[Path]:
@@ -190,25 +197,74 @@ def _place(src: Path, dst: Path, fresh: bool) -> bool:
     return linked
 
 
-def seed_results(source: Path, target: Path, stages: Sequence[Stage]) -> Seeded:
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _manifest(target: Path) -> tuple[dict[str, list[int]], list[str]]:
+    """(files taken: size and mtime when taken, files withdrawn and not rebuilt yet)."""
+    path = target / MANIFEST
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    return data.get("taken", {}), data.get("withdrawn", [])
+
+
+def _write_manifest(target: Path, taken: Mapping[str, list[int]], withdrawn: Sequence[str]
+                    ) -> None:
+    if taken or withdrawn or (target / MANIFEST).is_file():
+        with atomic_path(target / MANIFEST) as tmp:
+            tmp.write_text(json.dumps({"taken": dict(taken), "withdrawn": sorted(withdrawn)},
+                                      indent=0, sort_keys=True))
+
+
+def keep_withdrawn(target: Path, keep: Collection[Path]) -> None:
+    """Forget withdrawn files not in ``keep`` (no job of the target's workflow makes them)."""
+    taken, withdrawn = _manifest(target)
+    _write_manifest(target, taken, [rel for rel in withdrawn if target / rel in keep])
+
+
+def seed_results(source: Path, target: Path, stages: Sequence[Stage],
+                 pending: Collection[Path] = ()) -> Seeded:
     """Link or copy the stages' files from results folder ``source`` into ``target``.
 
-    A target file already holding the same file is left alone. One holding something else (the
-    target's own older run, or the source's previous version) is replaced by a copy stamped
-    now, so Snakemake reruns the target's jobs that were built on the old file; the caller
-    clears Snakemake's records of those files (``Seeded.replaced``).
+    A stage with a file in ``pending`` (one Snakemake would rebuild in ``source``) is not
+    taken. A target file already holding the same file is left alone. One holding something
+    else (the target's own older run, or the source's previous version) is replaced by a copy
+    stamped now, so Snakemake reruns the target's jobs that were built on the old file; the
+    caller clears Snakemake's records of those files (``Seeded.replaced``).
+
+    A file taken by an earlier call (the target's manifest lists them) and no longer taken is
+    removed, if still as taken: Snakemake keeps no record of it, so would take it as current
+    forever. Snakemake does not rebuild a missing file whose consumers look current, so the
+    removed files stay listed (``Seeded.withdrawn``) until they exist again, for the caller to
+    force their jobs (``--forcerun``).
     """
     seeded = Seeded()
+    taken_before, withdrawn = _manifest(target)
+    taken = {}
     for stage in stages:  # upstream first: replaced files get increasing mtimes in DAG order
-        for src in stage_files(source, stage):
-            dst = target / src.relative_to(source)
-            if _same(src, dst):
-                continue
-            replacing = dst.exists()
-            if _place(src, dst, fresh=replacing):
-                seeded.linked += 1
-            else:
-                seeded.copied += 1
-            if replacing:
-                seeded.replaced.append(dst)
+        files = stage_files(source, stage)
+        if any(src in pending for src in files):
+            seeded.skipped.append(stage.name)
+            continue
+        for src in files:
+            rel = src.relative_to(source).as_posix()
+            dst = target / rel
+            if not _same(src, dst):
+                replacing = dst.exists()
+                if _place(src, dst, fresh=replacing):
+                    seeded.linked += 1
+                else:
+                    seeded.copied += 1
+                if replacing:
+                    seeded.replaced.append(dst)
+            taken[rel] = _stamp(dst)
+    for rel, stamp in taken_before.items():
+        dst = target / rel
+        if rel not in taken and dst.is_file() and _stamp(dst) == stamp:
+            dst.unlink()
+            withdrawn.append(rel)
+    withdrawn = sorted({rel for rel in withdrawn if not (target / rel).exists()})
+    seeded.withdrawn = [target / rel for rel in withdrawn]
+    _write_manifest(target, taken, withdrawn)
     return seeded
