@@ -498,7 +498,7 @@ def _resumable(out: Path, resume_hash: str, amp: str, world: distributed.World
 
 
 def _check_world(opts: dict[str, Any], world: distributed.World) -> None:
-    if opts["mode_seeking"] and opts["batch_size"] % (2 * world.size):
+    if opts.get("mode_seeking") and opts["batch_size"] % (2 * world.size):
         raise CgankdInputError(f"option gan.batch_size {opts['batch_size']} must be divisible "
                                f"by 2 x {world.size} processes with gan.mode_seeking: each "
                                f"process compares pairs of its own rows")
