@@ -213,10 +213,23 @@ def convergence_spec(conv):
             "identity": {"student": name, "fakes": REAL, "variant": variant_label(REAL, "none")}}
 
 
-def quality_reports():
+def quality_rungs():
+    """The rungs whose sample quality and CAS are measured: every rung of the ladder, whether
+    or not students train on it (a pool, a filter pass and one CAS run per rung cost far less
+    than the ladder's student runs)."""
     if not (config["fake"]["enabled"] and config["quality"]["enabled"]):
         return []
-    return [f"{RESULTS}/quality/{rung}.json" for rung in used_rungs()]
+    return list(RUNGS)
+
+
+def made_rungs():
+    """Every rung some job reads: students' and quality's, in ladder order."""
+    made = set(used_rungs()) | set(quality_rungs())
+    return [rung for rung in RUNGS if rung in made]
+
+
+def quality_reports():
+    return [f"{RESULTS}/quality/{rung}.json" for rung in quality_rungs()]
 
 
 def cas_metrics():
@@ -228,7 +241,7 @@ def cas_metrics():
         return []
     seeds = quality["cas_seeds"]
     files = [f"{RESULTS}/quality/cas/{r}/seed{s}/test_metrics.json"
-             for r in used_rungs() for s in seeds]
+             for r in quality_rungs() for s in seeds]
     return files + [f"{RESULTS}/students/{nets[0]}/{REAL}/none/seed{s}/test_metrics.json"
                     for s in seeds]
 
@@ -240,12 +253,17 @@ def upstream_benchmarks():
     stages += [f"evaluate/{d}" for d in ["teacher", *student_dirs(), *convergence_dirs()]]
     stages += [f"train_convergence/{d.removeprefix('convergence/')}" for d in convergence_dirs()]
     if config["fake"]["enabled"]:
-        rungs = used_rungs()
-        samplers = sorted({RUNGS[r]["sampler"] for r in rungs})
         stages += ["train_cgan", "fit_dre"]
+        first = fake_chains()[0]
         for chain in fake_chains():
+            # students read every chain; quality and the sheets read the first one only
+            rungs = made_rungs() if chain == first else used_rungs()
+            samplers = sorted({RUNGS[r]["sampler"] for r in rungs})
             stages += [f"subsample_{s}/chain{chain}" for s in samplers]
             stages += [f"filter_relabel_{r}/chain{chain}" for r in rungs]
         if config["quality"]["enabled"]:
-            stages += ["train_metric_net", *[f"fake_quality_{r}" for r in rungs]]
+            stages += ["train_metric_net", *[f"fake_quality_{r}" for r in quality_rungs()]]
+        if cas_metrics():
+            stages += [f"train_cas/{r}/seed{s}" for r in quality_rungs()
+                       for s in config["quality"]["cas_seeds"]]
     return [benchmark_path(stage) for stage in stages]

@@ -27,7 +27,7 @@ rule aggregate:
         quality=quality_reports(),
         cas=cas_metrics(),
         train=data_outputs()["train"],  # real images beside the fakes in the sample sheets
-        fakes=[fake_set_path(rung) for rung in used_rungs()],  # the first chain's sheets
+        fakes=[fake_set_path(rung) for rung in made_rungs()],  # the first chain's sheets
         benchmarks=upstream_benchmarks(),
         convergence_base=convergence_baselines(),
         convergence=[f"{RESULTS}/{d}/test_metrics.json" for d in convergence_dirs()],
@@ -50,7 +50,7 @@ rule aggregate:
         ),
         **({"convergence": f"{RESULTS}/convergence.json"} if convergence_dirs() else {}),
     params:
-        rungs=used_rungs(),
+        rungs=made_rungs(),
         factor=config["convergence"]["factor"],
         source_hash=stage_source_hash("report"),
     log:
