@@ -19,6 +19,7 @@ rule train_cgan:
         log_path("train_cgan"),
     benchmark:
         benchmark_path("train_cgan")
+    priority: 10  # the longest chain (GAN, DRE, fakes, students) starts first
     threads: 1
     resources:
         mem_mb=8000,
@@ -48,6 +49,7 @@ rule fit_dre:
         log_path("fit_dre"),
     benchmark:
         benchmark_path("fit_dre")
+    priority: 10  # the longest chain (GAN, DRE, fakes, students) starts first
     threads: 1
     resources:
         mem_mb=8000,

@@ -17,6 +17,7 @@ rule train_teacher:
         log_path("train_teacher"),
     benchmark:
         benchmark_path("train_teacher")
+    priority: 10  # the longest chain (GAN, DRE, fakes, students) starts first
     threads: 1
     resources:
         mem_mb=8000,
