@@ -92,3 +92,17 @@ def test_defaults_plan_one_chain_and_the_convergence_runs(tmp_path):
     off = plan(tmp_path, with_(TINY, "convergence", enabled=False))
     assert "train_convergence" not in job_counts(off) and convergence_evaluations(off) == []
     assert "convergence.json" not in jobs_of(off, "aggregate")[0]
+
+
+@pytest.mark.slow  # Snakemake planning
+def test_without_the_ladder_quality_and_cas_still_cover_every_rung_on_the_first_chain(tmp_path):
+    cfg = with_(with_(TINY, "students", seeds=[0, 1]), "fake", seeds=[0, 5], ladder=False)
+    out = plan(tmp_path, cfg)
+    jobs = job_counts(out)
+    assert jobs["fake_quality"] == 4 and jobs["train_cas"] == 4  # every rung, one CAS seed
+    # chain 0 makes every rung (quality reads it); chain 5 only the final one students read
+    assert jobs["filter_relabel"] == 4 + 1 and jobs["subsample"] == 2 + 1
+    filtered = [b for b in jobs_of(out, "filter_relabel") if "chain5" in b.split("output:")[1]]
+    assert len(filtered) == 1 and "chain5/filtered.h5" in filtered[0]
+    students = {re.search(r"fakes=(\w+)", b)[1] for b in jobs_of(out, "train_student")}
+    assert students == {"real", "filtered"}  # no ablation students
