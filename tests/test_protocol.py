@@ -5,28 +5,18 @@ import torch
 
 from cgankd.conventions import LabelScale
 from cgankd.errors import CgankdInputError
-from cgankd.kd.objective import DistillObjective
-from cgankd.nets import build_net
 from cgankd.train import trainer
 from cgankd.train.recipe import checked_recipe, lr_lambda, resolved_steps
 from cgankd.train.tensorset import concat
 from cgankd.train.trainer import fit, score, selects
-from toy_data import bar_images
+from toy_data import bar_images, toy_objective
 
 BASE = {"batch_size": 16, "lr": 0.05, "crop_pad": 1, "flip": False, "eval_every": 3,
         "checkpoint_every": 100, "milestones": [0.5]}
 
 
-def _objective(seed=0):
-    torch.manual_seed(seed)
-    net = build_net("cnn", 3, 1, width=4, blocks=2)
-    obj = DistillObjective("none", task="classification", student=net, teacher=None,
-                           sample_input=torch.zeros(2, 1, 8, 8), n_data=96)
-    return obj, net
-
-
 def _fit(tmp_path, recipe, train=None, name="run", **kwargs):
-    obj, net = _objective()
+    obj, net = toy_objective()
     result = fit(obj, net, train if train is not None else bar_images(), bar_images(seed=1),
                  checked_recipe(recipe, "students.recipe"), task="classification",
                  label_scale=None, device=torch.device("cpu"), seed=0,
@@ -104,7 +94,7 @@ def _states_by_step(net, snapshots):
 def test_best_selection_takes_the_end_of_a_plateau(tmp_path, monkeypatch):
     plateau = [{"score": 90.0, "loss": 0.3}] + [{"score": 100.0, "loss": 0.2}] * 3
     _scripted_scores(monkeypatch, plateau)
-    obj, net = _objective()
+    obj, net = toy_objective()
     snapshots = {}
     result = fit(obj, net, bar_images(), bar_images(seed=1), checked_recipe(
         {**BASE, "steps": 12}, "r"), task="classification", label_scale=None,

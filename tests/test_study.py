@@ -23,6 +23,7 @@ from cgankd.study.plan import Point, load_study, plan_points
 from cgankd.study.runner import SCHEMA
 from cgankd.study.stages import (STAGES, keep_withdrawn, same_settings, seed_results,
                                  shared_stages)
+from test_workflow_pipeline import planned
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -334,11 +335,7 @@ def _planned(work: Path, point: str) -> dict[str, int]:
     result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
                              "-d", str(work), "--cores", "1", "-n", "--configfile", str(config)],
                             capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    if "Nothing to be done" in result.stdout:
-        return {}
-    table = result.stdout.split("Job stats:")[1].split("total")[0]
-    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, re.M)}
+    return planned(result)
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,12 @@ import torch
 from cgankd.conventions import LabelScale
 from cgankd.errors import CgankdInputError
 from cgankd.h5io import Split, write_split
-from cgankd.kd.objective import DistillObjective
-from cgankd.nets import build_net
 from cgankd.train.augment import random_crop, random_flip
 from cgankd.train.model_file import load_model
 from cgankd.train.recipe import checked_recipe, lr_lambda
 from cgankd.train.stages import train_model
 from cgankd.train.trainer import BatchRows, fit, score
-from toy_data import bar_images
+from toy_data import bar_images, toy_objective
 
 
 def test_batch_rows_cover_each_epoch_once_and_repeat_exactly():
@@ -78,20 +76,12 @@ def test_score_regression_in_original_units():
     assert score(out, labels, "regression", scale)["mae"] == pytest.approx(4.5)
 
 
-def _objective(seed=0):
-    torch.manual_seed(seed)
-    net = build_net("cnn", 3, 1, width=4, blocks=2)
-    obj = DistillObjective("none", task="classification", student=net, teacher=None,
-                           sample_input=torch.zeros(2, 1, 8, 8), n_data=96)
-    return obj, net
-
-
 RECIPE = {"steps": 30, "batch_size": 16, "lr": 0.05, "crop_pad": 1, "flip": False,
           "eval_every": 10, "checkpoint_every": 10, "milestones": [0.5]}
 
 
 def test_fit_learns_and_selects_on_val(tmp_path):
-    obj, net = _objective()
+    obj, net = toy_objective()
     data = bar_images()
     result = fit(obj, net, data, bar_images(seed=1), checked_recipe(RECIPE, "r"),
                  task="classification", label_scale=None, device=torch.device("cpu"), seed=0,
@@ -113,7 +103,7 @@ def test_killed_run_resumes_to_the_same_model(tmp_path, overrides):
     recipe = checked_recipe(overrides, "r")
     kwargs = dict(task="classification", label_scale=None, device=torch.device("cpu"), seed=0,
                   fingerprint="same", progress=False)
-    obj, net = _objective()
+    obj, net = toy_objective()
     whole = fit(obj, net, bar_images(), bar_images(seed=1), recipe,
                 checkpoint_path=tmp_path / "a.pt", log_path=tmp_path / "a.jsonl", **kwargs)
 
@@ -124,12 +114,12 @@ def test_killed_run_resumes_to_the_same_model(tmp_path, overrides):
         if step == 25:
             raise Killed
 
-    obj, net = _objective()
+    obj, net = toy_objective()
     with pytest.raises(Killed):
         fit(obj, net, bar_images(), bar_images(seed=1), recipe, checkpoint_path=tmp_path / "b.pt",
             log_path=tmp_path / "b.jsonl", on_step=kill_at_25, **kwargs)
     assert torch.load(tmp_path / "b.pt", weights_only=True)["step"] == 20
-    obj, net = _objective(seed=99)  # a fresh process: other initial weights, same checkpoint
+    obj, net = toy_objective(seed=99)  # a fresh process: other initial weights, same checkpoint
     resumed = fit(obj, net, bar_images(), bar_images(seed=1), recipe,
                   checkpoint_path=tmp_path / "b.pt", log_path=tmp_path / "b.jsonl", **kwargs)
     for key, value in whole.best_state.items():
@@ -140,13 +130,13 @@ def test_killed_run_resumes_to_the_same_model(tmp_path, overrides):
 
 def test_checkpoint_of_another_config_is_ignored(tmp_path):
     recipe = checked_recipe(RECIPE, "r")
-    obj, net = _objective()
+    obj, net = toy_objective()
     with pytest.raises(RuntimeError):
         fit(obj, net, bar_images(), bar_images(seed=1), recipe, task="classification",
             label_scale=None, device=torch.device("cpu"), seed=0, fingerprint="old",
             checkpoint_path=tmp_path / "c.pt", log_path=tmp_path / "c.jsonl", progress=False,
             on_step=lambda s: (_ for _ in ()).throw(RuntimeError) if s == 15 else None)
-    obj, net = _objective()
+    obj, net = toy_objective()
     result = fit(obj, net, bar_images(), bar_images(seed=1), recipe, task="classification",
                  label_scale=None, device=torch.device("cpu"), seed=0, fingerprint="new",
                  checkpoint_path=tmp_path / "c.pt", log_path=tmp_path / "c.jsonl",
