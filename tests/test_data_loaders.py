@@ -106,8 +106,10 @@ def digits_default(tmp_path_factory):
 
 def test_digits_default_split_sizes_and_classes(digits_default):
     train, val, test = (digits_default[k] for k in ("train", "val", "test"))
-    assert np.bincount(train.labels, minlength=10).tolist() == [20] * 10
-    assert np.bincount(val.labels, minlength=10).tolist() == [10] * 10
+    cfg = default_data_cfg()
+    assert np.bincount(train.labels, minlength=10).tolist() == [cfg["train_per_class"]] * 10
+    assert np.bincount(val.labels, minlength=10).tolist() == [cfg["val_per_class"]] * 10
+    assert cfg["train_per_class"] == 50  # the default's regime (README: how it was chosen)
     test_counts = np.bincount(test.labels, minlength=10)
     assert (test_counts >= 100).all()  # ~60 % of ~180 per class
     assert abs(len(test) - 0.6 * 1797) <= 10
