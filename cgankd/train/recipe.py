@@ -44,7 +44,6 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     # than the run and fits in 512 MiB; true/false force it. Same values up to float rounding.
     "teacher_cache": "auto",
 }
-TEACHER_CACHE = ("auto", True, False)
 
 
 def checked_recipe(overrides: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
@@ -53,8 +52,7 @@ def checked_recipe(overrides: Mapping[str, Any] | None, where: str) -> dict[str,
         if recipe[key] not in allowed:
             raise CgankdInputError(f"{where}.{key}: {recipe[key]!r} is not one of "
                                    f"{', '.join(allowed)}")
-    if not any(recipe["teacher_cache"] is choice or recipe["teacher_cache"] == choice == "auto"
-               for choice in TEACHER_CACHE):
+    if not (recipe["teacher_cache"] == "auto" or isinstance(recipe["teacher_cache"], bool)):
         raise CgankdInputError(f"{where}.teacher_cache: {recipe['teacher_cache']!r} is not "
                                f"auto, true or false")
     epochs = recipe["epochs"]
