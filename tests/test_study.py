@@ -23,6 +23,7 @@ from cgankd.study.plan import Point, load_study, plan_points
 from cgankd.study.runner import SCHEMA
 from cgankd.study.stages import (STAGES, keep_withdrawn, same_settings, seed_results,
                                  shared_stages)
+from test_workflow_pipeline import TINY as PIPELINE_TINY
 from test_workflow_pipeline import planned
 
 REPO = Path(__file__).resolve().parents[1]
@@ -292,25 +293,13 @@ def test_the_command_line_names_a_bad_input_in_one_line(tmp_path, capsys):
 
 # --- one tiny study through Snakemake --------------------------------------------------------
 
-RECIPE = {"steps": 8, "batch_size": 16, "eval_every": 4, "crop_pad": 1, "flip": False}
-TINY = {  # tests/test_workflow_pipeline.py's tiny pipeline: two student seeds, no KD (time)
-    "experiment": "tiny",
-    "data": {"dataset": "digits", "resolution": 8, "test_fraction": 0.5, "val_per_class": 3,
-             "train_per_class": 6},
-    "teacher": {"net": "cnn", "kwargs": {"width": 4, "blocks": 2}, "recipe": RECIPE},
-    "students": {"nets": {"cnn2": {"net": "cnn", "kwargs": {"width": 2, "blocks": 2}}},
-                 "methods": ["none"], "seeds": [0, 1], "recipe": RECIPE},
-    "gan": {"options": {"iterations": 4, "batch_size": 16, "g_ch": 8, "d_ch": 8, "dim_z": 8,
-                        "dim_shared": 8, "checkpoint_every": 2, "sample_every": 0,
-                        "ema_start": 1}},
-    "dre": {"options": {"extractor_width": 4, "dr_hidden": [16, 8, 8, 8, 8], "batch_size": 32,
-                        "extractor_recipe": RECIPE, "fit": {"epochs": 2}}},
-    "subsample": {"options": {"per_class": 6, "n_burnin": 20, "batch_size": 20}},
-    "filter": {"options": {"rho": 0.9, "burnin": 6}},
-    "fake": {"count": 30, "kd_methods": [], "ladder": False},
-    "quality": {"enabled": False},
-    "convergence": {"enabled": False},
-}
+# tests/test_workflow_pipeline.py's tiny pipeline: two student seeds, no KD (time), one fake
+# chain, and neither quality nor the convergence runs
+TINY = {**PIPELINE_TINY,
+        "students": {**PIPELINE_TINY["students"], "methods": ["none"], "seeds": [0, 1]},
+        "fake": {"count": 30, "kd_methods": [], "ladder": False},
+        "quality": {"enabled": False},
+        "convergence": {"enabled": False}}
 TINY_STUDY = """
 name: s
 overrides: {fake: {ladder: false}, quality: {enabled: false}, convergence: {enabled: false}}
