@@ -288,8 +288,7 @@ def _sagan_generator(*, dim_shared: int = 0, hier: bool = False,
 
 
 def _sagan_discriminator(*, attention_res: int | None = None, **kw) -> nn.Module:
-    return ResNetDiscriminator(attention_res=_attention_at(kw.get("native_resolution") or kw["resolution"],
-                                                        attention_res), **kw)
+    return ResNetDiscriminator(attention_res=_attention_at(kw["resolution"], attention_res), **kw)
 
 
 GANS.register("biggan")(GanBackbone(_biggan_generator, ResNetDiscriminator))
