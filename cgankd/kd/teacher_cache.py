@@ -30,27 +30,26 @@ class TeacherTable:
     def __init__(self, teacher: torch.nn.Module, train: TensorSet, *, crop_pad: int, flip: bool,
                  batch_size: int, accel: Accel | None = None):
         teacher.eval()
-        n_views = view_count(crop_pad, flip)
-        columns = []
+        chunks = []
         with torch.no_grad():
-            for view in range(n_views):
-                outs = []
-                for start in range(0, len(train), batch_size):
-                    rows = torch.arange(start, min(start + batch_size, len(train)),
-                                        device=train.images.device)
-                    x = view_of(train.batch(rows)[0], view, crop_pad=crop_pad, flip=flip)
+            for start in range(0, len(train), batch_size):
+                rows = torch.arange(start, min(start + batch_size, len(train)),
+                                    device=train.images.device)
+                images = train.batch(rows)[0]  # converted once, shifted and flipped per view
+                views = []
+                for view in range(view_count(crop_pad, flip)):
+                    x = view_of(images, view, crop_pad=crop_pad, flip=flip)
                     if accel is None:
-                        outs.append(teacher(x).float())
+                        views.append(teacher(x).float())
                     else:
                         with accel.autocast():
-                            outs.append(teacher(accel.prepare_input(x)).float())
-                columns.append(torch.cat(outs))
+                            views.append(teacher(accel.prepare_input(x)).float())
+                chunks.append(torch.stack(views, 1))
         index = train.index.cpu()
         if not torch.equal(torch.sort(index).values, torch.arange(len(index))):
             raise ValueError("a teacher table needs the set's ids to be its rows 0..N-1")
         order = torch.argsort(index).to(train.images.device)
-        self.table = torch.stack(columns, 1)[order]  # (N, views, outputs), row = sample index
-        self.n_views = n_views
+        self.table = torch.cat(chunks)[order]  # (N, views, outputs), row = sample index
 
     def __call__(self, index: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
         return self.table[index, views.to(self.table.device)]
