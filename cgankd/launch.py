@@ -8,13 +8,14 @@ Snakemake. Rank 0's return value comes back as the stage's result, and a worker'
 CgankdInputError comes back as the same one-line error.
 """
 
+import contextlib
 import importlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from cgankd import distributed
 from cgankd.device import set_threads
 from cgankd.errors import CgankdInputError
 from cgankd.h5io import atomic_path
+from cgankd.progress import LogLines
 
 # The stages a worker may run: name -> "module:function" taking JSON-able keyword arguments
 # (paths as strings) and a ``device``.
@@ -103,6 +105,26 @@ def launch(name: str, kwargs: Mapping[str, Any], nproc: int, *,
 def main(argv: list[str] | None = None) -> int:
     """A torchrun worker: join the group, run the stage from the spec file, rank 0 reports."""
     spec_path = Path((sys.argv[1:] if argv is None else argv)[0])
+    with contextlib.ExitStack() as stack:
+        for name in ("stdout", "stderr"):  # the job's log file: progress as plain lines
+            stream = getattr(sys, name)
+            if not stream.isatty():
+                stack.enter_context(_replaced(name, LogLines(stream)))
+        return _worker(spec_path)
+
+
+@contextlib.contextmanager
+def _replaced(name: str, lines: LogLines) -> Iterator[None]:
+    before = getattr(sys, name)
+    setattr(sys, name, lines)
+    try:
+        yield
+    finally:
+        setattr(sys, name, before)
+        lines.close()
+
+
+def _worker(spec_path: Path) -> int:
     spec = json.loads(spec_path.read_text())
     kwargs = dict(spec["kwargs"])
     world, device = distributed.join(str(kwargs.get("device", "auto")))

@@ -76,7 +76,13 @@ def _read_folder(folder: Path, classes: list[str], opt: dict, id_offset: int) ->
 
 @register_dataset("imagefolder", "classification", IMAGEFOLDER_DEFAULTS)
 def load_imagefolder(ctx: LoadContext) -> RawData:
-    root = require_root(ctx, "a folder with one sub-folder of images per class")
+    expected = ("a folder with one sub-folder of images per class, <root>/<class>/*.png or "
+                "<root>/train/<class>/* and <root>/test/<class>/*")
+    root = require_root(ctx, expected)
+    if not root.is_dir():
+        hint = "; an HDF5 file is read with dataset: h5" if root.suffix in (".h5", ".hdf5") else ""
+        raise CgankdInputError(f"data.root: {root} is a file, dataset 'imagefolder' expects "
+                               f"{expected}{hint}")
     train_dir = root / "train" if (root / "train").is_dir() else root
     classes = [p.name for p in _class_folders(train_dir)]
     if not classes:
