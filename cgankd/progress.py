@@ -78,11 +78,13 @@ class LogLines(io.TextIOBase):
             self.stream.flush()
 
     def close(self) -> None:
-        """Write what is pending (a last frame, a line without its newline); keep ``stream`` open."""
+        """Write what is pending (a last frame, an unfinished line); leave ``stream`` open."""
+        if self.closed:
+            return
         with self._lock:
-            pending = self._line.rstrip() or self._frame
-            if pending:
-                self._emit(pending)
+            for pending in (self._frame, self._line.rstrip()):
+                if pending:
+                    self._emit(pending)
             self._line = self._frame = ""
             self.stream.flush()
         super().close()
