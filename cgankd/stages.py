@@ -11,7 +11,7 @@ STAGE_SOURCES: dict[str, tuple[str, ...]] = {
     "prepare_data": ("data",),
     "train": ("nets", "kd", "train"),
     "evaluate": ("nets", "train"),
-    "gan": ("gan",),
+    "gan": ("gan", "train/resume.py"),  # the GAN loop checkpoints through train/resume.py
     "fake": ("gan", "dre", "sampling", "filtering", "fake", "nets", "train"),
     "metrics": ("metrics", "nets", "train"),
     "report": ("report",),

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cgankd import distributed
-from cgankd.train import trainer
+from cgankd.train import resume, trainer
 from cgankd.train.recipe import checked_recipe
 from cgankd.train.tensorset import TensorSet
 
@@ -74,8 +74,8 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     out = Path(sys.argv[1])
     world, _ = distributed.join("cpu")
-    trainer._write_history = _marking(trainer._write_history, out, "history", world.rank)
-    trainer.save_checkpoint = _marking(trainer.save_checkpoint, out, "checkpoint", world.rank)
+    resume.write_jsonl = _marking(resume.write_jsonl, out, "history", world.rank)
+    resume.save_checkpoint = _marking(resume.save_checkpoint, out, "checkpoint", world.rank)
     weights = train_tiny(out)
     if world.main:
         torch.save(weights, out / "weights.pt")

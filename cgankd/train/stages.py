@@ -17,6 +17,7 @@ from cgankd.nets import build_net
 from cgankd.provenance import config_hash, volatile_provenance
 from cgankd.train.model_file import load_model, save_model
 from cgankd.train.recipe import checked_recipe
+from cgankd.train.resume import key_parts
 from cgankd.train.tensorset import concat, tensorset_from_split
 from cgankd.train.trainer import fit
 
@@ -108,9 +109,14 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
               "extra_train": [str(p) for p in extra_train_h5],
               "init_model": str(init_model) if init_model else None, "source_hash": source_hash}
     out_model = Path(out_model)
+    # A resume needs the same options and the same bytes in every input file: a fake set or
+    # teacher rewritten under the same path (other filter options, say) restarts the run.
+    resume_key = key_parts(stable, {"train": train_h5, "val": val_h5, "fakes": extra_train_h5,
+                                    "teacher": None if teacher is None else teacher_model,
+                                    "init": init_model})
     result = fit(objective, student, train, val, recipe, task=task, label_scale=scale,
                  device=dev, seed=seed, checkpoint_path=out_model.with_suffix(".resume.pt"),
-                 log_path=out_log, fingerprint=config_hash(stable), desc=f"{role} {net_name}",
+                 log_path=out_log, fingerprint=resume_key, desc=f"{role} {net_name}",
                  progress=progress, accel=accel)
     meta = {**stable, "config_hash": config_hash(stable), "identity": dict(identity or {}),
             "task": task, "num_outputs": num_outputs, "in_channels": in_channels,

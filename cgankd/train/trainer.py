@@ -26,11 +26,10 @@ from tqdm import tqdm
 from cgankd import distributed
 from cgankd.accel import Accel, backward_step, resolve_accel
 from cgankd.conventions import LabelScale, to_float
-from cgankd.h5io import atomic_path
 from cgankd.kd.teacher_cache import teacher_table_for
 from cgankd.train.augment import augment_with_views
-from cgankd.train.checkpoint import cpu_state, load_checkpoint, save_checkpoint
 from cgankd.train.recipe import lr_lambda, resolved_steps
+from cgankd.train.resume import Resume, cpu_state
 from cgankd.train.tensorset import TensorSet
 
 STEP_SEED_STRIDE = 1_000_003  # a prime: (seed, step) pairs never share a generator seed
@@ -123,15 +122,10 @@ def selects(selection: str, new: Mapping[str, float], kept: Mapping[str, float])
     return new["loss"] <= kept.get("loss", math.inf)  # checkpoints from before the loss key
 
 
-def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(h, sort_keys=True) + "\n" for h in history))
-
-
 def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, val: TensorSet,
         recipe: Mapping[str, Any], *, task: str, label_scale: LabelScale | None,
         device: torch.device, seed: int, checkpoint_path: str | Path, log_path: str | Path,
-        fingerprint: str, desc: str = "train", progress: bool = True,
+        fingerprint: str | Mapping[str, Any], desc: str = "train", progress: bool = True,
         on_step: Callable[[int], None] | None = None,
         accel: Mapping[str, Any] | None = None) -> TrainResult:
     """Train ``objective`` (whose ``student`` is scored on ``val``) for the recipe's budget.
@@ -158,88 +152,91 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
     rows_of = BatchRows(len(train), batch_size, seed)
 
     start, history = 0, []
+    running: dict[str, float] = {}  # train loss sums since the last evaluation, and their count
+    n_running = 0
     best = {"state": None, "step": -1, "val": {"score": float("-inf")}}
-    checkpoint_path = Path(checkpoint_path)
-    if checkpoint_path.is_file():
-        ckpt = load_checkpoint(checkpoint_path, device)
-        # Checkpoints from before the amp option hold fp32 runs; from before the budget
-        # option, runs of the steps they were given.
-        if (ckpt.get("fingerprint") == fingerprint and ckpt.get("amp", "fp32") == acc.amp
-                and ckpt.get("steps", steps) == steps):
-            objective.load_state_dict(ckpt["objective"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            if "scaler" in ckpt:
-                scaler.load_state_dict(ckpt["scaler"])
-            start, history = int(ckpt["step"]), list(ckpt["history"])
-            best = {"state": ckpt["best_state"], "step": int(ckpt["best_step"]),
-                    "val": dict(ckpt["best_val"])}
-            if world.main:
-                print(f"{desc}: resuming from step {start} ({checkpoint_path})")
-    world.barrier()  # every rank has read the checkpoint before rank 0 may replace it
+    # A plain string is a key without input files (tests, callers that hash their own inputs).
+    key = {"config": fingerprint, "inputs": {}} if isinstance(fingerprint, str) else fingerprint
+    # Checkpoints from before the amp option hold fp32 runs; from before the budget option,
+    # runs of the steps they were given.
+    resume = Resume(checkpoint_path, key, desc=desc, every=int(recipe["checkpoint_every"]),
+                    seconds=recipe.get("checkpoint_seconds"),
+                    log_path=log_path, match={"amp": (acc.amp, "fp32"), "steps": (steps, steps)},
+                    device=device)
+    ckpt = resume.load(device)
+    if ckpt is not None:
+        objective.load_state_dict(ckpt["objective"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
+        start, history = int(ckpt["step"]), list(ckpt["history"])
+        best = {"state": ckpt["best_state"], "step": int(ckpt["best_step"]),
+                "val": dict(ckpt["best_val"])}
+        running, n_running = dict(ckpt.get("running", {})), int(ckpt.get("n_running", 0))
+        if world.main:
+            print(f"{desc}: resuming from step {start} ({resume.path})")
     forward = acc.compiled(world.wrap(objective, device))
     table = None
     if hasattr(objective, "teacher_table"):  # a DistillObjective (tests pass plain modules too)
         table = objective.teacher_table = teacher_table_for(objective, train_dev, recipe, steps,
                                                             acc)
 
-    running: dict[str, float] = {}
-    n_running, t0 = 0, time.perf_counter()
+    t0 = time.perf_counter()
     bar = tqdm(total=steps, initial=start, desc=desc, disable=not (progress and world.main),
                mininterval=5, dynamic_ncols=True)
     objective.train()
-    for step in range(start, steps):
-        torch.manual_seed(seed * STEP_SEED_STRIDE + step)  # dropout, CRD negatives
-        gen = torch.Generator().manual_seed(seed * STEP_SEED_STRIDE + step)
-        x, y, idx = train_dev.batch(rows_of(step).to(device))
-        x, views = augment_with_views(x, crop_pad=int(recipe["crop_pad"]),
-                                      flip=bool(recipe["flip"]), generator=gen)
-        weight = 1.0
-        if world.parallel:
-            # Augmenting the whole batch on every rank keeps each image's crop and flip what it
-            # is in one process. Scaling the share's mean loss by its share of the batch makes
-            # DDP's gradient average the whole batch's gradient when shares differ in size.
-            share = world.share(len(y))
-            weight = (share.stop - share.start) * world.size / len(y)
-            x, y, idx, views = x[share], y[share], idx[share], views[share]
-        with acc.autocast():
-            loss, parts = forward(acc.prepare_input(x), y, idx,
-                                  *((views,) if table is not None else ()))
-        backward_step(loss if weight == 1.0 else loss * weight, optimizer, scaler)
-        scheduler.step()
-        for key, value in parts.items():  # weighted: the ranks' average is the batch's mean
-            running[key] = running.get(key, 0.0) + value * weight
-        n_running += 1
-        done = step + 1
-        if done % int(recipe["eval_every"]) == 0 or done == steps:
-            val_metrics = score(predict(student, val_dev.images, int(recipe["eval_batch_size"]),
-                                        device, acc), val_dev.labels, task, label_scale)
-            train_means = world.mean({k: v / n_running for k, v in running.items()}, device)
-            history.append({"step": done, "lr": optimizer.param_groups[0]["lr"],
-                            "train": train_means,
-                            "val": val_metrics, "seconds": time.perf_counter() - t0})
-            running, n_running = {}, 0
-            if selects(selection, val_metrics, best["val"]):
-                best = {"state": cpu_state(student), "step": done, "val": val_metrics}
-            bar.set_postfix(loss=f"{history[-1]['train']['total']:.3f}",
-                            val=f"{val_metrics['score']:.2f}")
-            if world.main:
-                _write_history(Path(log_path), history)
-        if done % int(recipe["checkpoint_every"]) == 0 and done < steps and world.main:
-            save_checkpoint({"fingerprint": fingerprint, "step": done, "amp": acc.amp,
-                             "steps": steps,
+    with resume.catching_signals():
+        for step in range(start, steps):
+            torch.manual_seed(seed * STEP_SEED_STRIDE + step)  # dropout, CRD negatives
+            gen = torch.Generator().manual_seed(seed * STEP_SEED_STRIDE + step)
+            x, y, idx = train_dev.batch(rows_of(step).to(device))
+            x, views = augment_with_views(x, crop_pad=int(recipe["crop_pad"]),
+                                          flip=bool(recipe["flip"]), generator=gen)
+            weight = 1.0
+            if world.parallel:
+                # Augmenting the whole batch on every rank keeps each image's crop and flip what it
+                # is in one process. Scaling the share's mean loss by its share of the batch makes
+                # DDP's gradient average the whole batch's gradient when shares differ in size.
+                share = world.share(len(y))
+                weight = (share.stop - share.start) * world.size / len(y)
+                x, y, idx, views = x[share], y[share], idx[share], views[share]
+            with acc.autocast():
+                loss, parts = forward(acc.prepare_input(x), y, idx,
+                                      *((views,) if table is not None else ()))
+            backward_step(loss if weight == 1.0 else loss * weight, optimizer, scaler)
+            scheduler.step()
+            for key, value in parts.items():  # weighted: the ranks' average is the batch's mean
+                running[key] = running.get(key, 0.0) + value * weight
+            n_running += 1
+            done = step + 1
+            if done % int(recipe["eval_every"]) == 0 or done == steps:
+                val_metrics = score(predict(student, val_dev.images, int(recipe["eval_batch_size"]),
+                                            device, acc), val_dev.labels, task, label_scale)
+                train_means = world.mean({k: v / n_running for k, v in running.items()}, device)
+                history.append({"step": done, "lr": optimizer.param_groups[0]["lr"],
+                                "train": train_means,
+                                "val": val_metrics, "seconds": time.perf_counter() - t0})
+                running, n_running = {}, 0
+                if selects(selection, val_metrics, best["val"]):
+                    best = {"state": cpu_state(student), "step": done, "val": val_metrics}
+                bar.set_postfix(loss=f"{history[-1]['train']['total']:.3f}",
+                                val=f"{val_metrics['score']:.2f}")
+                resume.write_log(history)
+            if resume.due(done, steps):
+                resume.save({"step": done, "steps": steps,
                              "objective": objective.state_dict(),
                              "optimizer": optimizer.state_dict(),
                              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                             "history": history,
                              "best_state": best["state"], "best_step": best["step"],
-                             "best_val": best["val"]}, checkpoint_path)
-        bar.update(1)
-        if on_step is not None:
-            on_step(done)
+                             "best_val": best["val"], "running": running,
+                             "n_running": n_running}, history)
+                resume.stop_if_asked(done)
+            bar.update(1)
+            if on_step is not None:
+                on_step(done)
     bar.close()
-    if world.main:
-        checkpoint_path.unlink(missing_ok=True)  # the finished model supersedes it
+    resume.finish()
     return TrainResult(best_state=best["state"], best_step=best["step"], best_val=best["val"],
                        steps=steps, history=history,
                        accel={**acc.summary(), "processes": world.size})

@@ -1,0 +1,182 @@
+"""Resume never stale, logs never lost, interrupts leave a checkpoint (cgankd/train/resume.py)."""
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cgankd.h5io import Split, write_split
+from cgankd.train import stages
+from cgankd.train.model_file import load_model
+from cgankd.train.resume import Resume, key_parts, load_checkpoint
+from cgankd.train.trainer import fit
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = {"steps": 12, "batch_size": 16, "eval_every": 2, "checkpoint_every": 4, "crop_pad": 0,
+          "flip": False, "lr": 0.05}
+NET = {"net": "cnn", "kwargs": {"width": 4, "blocks": 2}}
+
+
+class Killed(Exception):
+    pass
+
+
+def _split(path: Path, n: int, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    attrs = {"task": "classification", "num_classes": 3, "class_names": ["a", "b", "c"]}
+    write_split(path, Split(rng.integers(0, 255, (n, 1, 8, 8), dtype=np.uint8),
+                            np.arange(n) % 3, np.arange(n), attrs))
+    return path
+
+
+@pytest.fixture
+def splits(tmp_path):
+    return {"train": _split(tmp_path / "train.h5", 48, 0), "val": _split(tmp_path / "val.h5", 24, 1),
+            "fakes": _split(tmp_path / "fakes.h5", 24, 2)}
+
+
+def _student(splits, out: Path, recipe=RECIPE, **kwargs):
+    return stages.train_model(role="student", train_h5=splits["train"], val_h5=splits["val"],
+                              out_model=out / "model.pt", out_log=out / "history.jsonl",
+                              net_cfg=NET, recipe=recipe, seed=0, progress=False,
+                              extra_train_h5=[splits["fakes"]], **kwargs)
+
+
+def _killed_at(monkeypatch, step: int) -> None:
+    """The next train_model raises at ``step``, as a kill would stop it."""
+    def on_step(done):
+        if done == step:
+            raise Killed
+    monkeypatch.setattr(stages, "fit", functools.partial(fit, on_step=on_step))
+
+
+def _records(path: Path, wall_time: str) -> list[dict]:
+    """A JSON-lines log without its wall-time field."""
+    return [{k: v for k, v in json.loads(line).items() if k != wall_time}
+            for line in path.read_text().splitlines()]
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_model(path)[0].state_dict()
+
+
+def test_key_hashes_file_contents_not_paths(tmp_path, splits):
+    before = key_parts({"a": 1}, {"train": splits["train"], "fakes": [splits["fakes"]]})
+    assert before == key_parts({"a": 1}, {"train": splits["train"], "fakes": [splits["fakes"]]})
+    _split(splits["fakes"], 24, 3)  # same path, other content
+    after = key_parts({"a": 1}, {"train": splits["train"], "fakes": [splits["fakes"]]})
+    assert after["inputs"]["train"] == before["inputs"]["train"]
+    assert after["inputs"]["fakes"] != before["inputs"]["fakes"]
+
+
+def test_student_starts_over_when_a_fake_set_changed(tmp_path, splits, monkeypatch, capsys):
+    out = tmp_path / "run"
+    _killed_at(monkeypatch, 6)
+    with pytest.raises(Killed):
+        _student(splits, out)
+    assert load_checkpoint(out / "model.resume.pt")["step"] == 4
+    monkeypatch.undo()
+    _split(splits["fakes"], 24, 3)  # filter_relabel rewrote the fake set: other fakes
+    capsys.readouterr()
+    _student(splits, out)
+    captured = capsys.readouterr()
+    err, printed = captured.err, captured.out
+    lines = [line for line in err.splitlines() if "training from scratch" in line]
+    assert len(lines) == 1 and "other input files (fakes)" in lines[0], err
+    assert "resuming" not in printed
+    # Started over: the model equals a run that only ever saw the new fakes.
+    _student(splits, tmp_path / "fresh")
+    for key, value in _weights(tmp_path / "fresh" / "model.pt").items():
+        assert torch.equal(value, _weights(out / "model.pt")[key]), key
+
+
+def test_student_log_rewritten_in_full_on_resume(tmp_path, splits, monkeypatch):
+    _student(splits, tmp_path / "whole")
+    out = tmp_path / "run"
+    _killed_at(monkeypatch, 10)
+    with pytest.raises(Killed):
+        _student(splits, out)
+    monkeypatch.undo()
+    (out / "history.jsonl").unlink()  # Snakemake deletes a job's outputs before rerunning it
+    _student(splits, out)
+    assert _records(out / "history.jsonl", "seconds") == \
+        _records(tmp_path / "whole" / "history.jsonl", "seconds")
+    for key, value in _weights(tmp_path / "whole" / "model.pt").items():
+        assert torch.equal(value, _weights(out / "model.pt")[key]), key
+
+
+def test_time_interval_checkpoints_a_run_shorter_than_checkpoint_every(tmp_path, splits,
+                                                                         monkeypatch):
+    _killed_at(monkeypatch, 3)
+    # 12 steps never reach checkpoint_every; a tiny interval checkpoints after every step.
+    with pytest.raises(Killed):
+        _student(splits, tmp_path, recipe={**RECIPE, "checkpoint_every": 1000,
+                                           "checkpoint_seconds": 1e-9})
+    assert load_checkpoint(tmp_path / "model.resume.pt")["step"] == 3
+
+
+def test_checkpoint_seconds_is_an_option():
+    from cgankd.errors import CgankdInputError
+    from cgankd.train.recipe import checked_recipe
+    assert checked_recipe({}, "r")["checkpoint_seconds"] > 0
+    with pytest.raises(CgankdInputError, match="r.checkpoint_seconds"):
+        checked_recipe({"checkpoint_seconds": 0}, "r")
+
+
+def test_resume_refuses_a_checkpoint_of_other_precision(tmp_path, capsys):
+    parts = key_parts({"x": 1}, {})
+    Resume(tmp_path / "c.pt", parts, desc="t", every=1, seconds=None,
+           match={"amp": ("bf16", "fp32")}).save({"step": 1}, [])
+    resume = Resume(tmp_path / "c.pt", parts, desc="t", every=1, seconds=None,
+                    match={"amp": ("fp32", "fp32")})
+    assert resume.load() is None
+    assert "amp 'bf16'" in capsys.readouterr().err
+
+
+# A child process: the tiny student of this module, slowed so a signal lands mid-run.
+CHILD = """
+import functools, sys, time
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+sys.path.insert(0, {tests!r})
+import test_resume as t
+from cgankd.train import stages
+slow = float(sys.argv[2])
+stages.fit = functools.partial(stages.fit, on_step=lambda s: time.sleep(slow))
+splits = {{k: Path(sys.argv[1]) / f"{{k}}.h5" for k in ("train", "val", "fakes")}}
+t._student(splits, Path(sys.argv[1]) / "run", recipe={{**t.RECIPE, "steps": 40}})
+"""
+
+
+def test_sigint_stops_at_a_step_boundary_with_a_checkpoint(tmp_path, splits):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD.format(tests=str(REPO / "tests")))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, str(script), str(tmp_path), "0.2"], env=env,
+                             stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "run" / "history.jsonl"
+    deadline = time.monotonic() + 60
+    while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first logged step (eval_every 2)
+    child.send_signal(signal.SIGINT)
+    err = child.communicate(timeout=60)[1]
+    assert child.returncode == 128 + signal.SIGINT, err
+    step = load_checkpoint(tmp_path / "run" / "model.resume.pt")["step"]
+    assert 2 <= step < 40
+    assert f"stopped by SIGINT after step {step}" in err and "Traceback" not in err
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), "0"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and f"resuming from step {step}" in done.stdout, done.stderr
+    _student(splits, tmp_path / "whole", recipe={**RECIPE, "steps": 40})
+    for key, value in _weights(tmp_path / "whole" / "model.pt").items():
+        assert torch.equal(value, _weights(tmp_path / "run" / "model.pt")[key]), key
+    assert _records(log, "seconds") == _records(tmp_path / "whole" / "history.jsonl", "seconds")
