@@ -180,3 +180,71 @@ def test_sigint_stops_at_a_step_boundary_with_a_checkpoint(tmp_path, splits):
     for key, value in _weights(tmp_path / "whole" / "model.pt").items():
         assert torch.equal(value, _weights(tmp_path / "run" / "model.pt")[key]), key
     assert _records(log, "seconds") == _records(tmp_path / "whole" / "history.jsonl", "seconds")
+
+
+# --- the GAN loop -----------------------------------------------------------------------------
+
+def _gan(split, out: Path, **kwargs):
+    from cgankd.gan.train import train_cgan
+    from test_gan import TINY
+    return train_cgan(split, {**TINY, "iterations": 10}, out, seed=5, progress=False, **kwargs)
+
+
+def _gan_killed_at(split, out: Path, iteration: int) -> None:
+    def kill(it, record):
+        if it == iteration:
+            raise Killed
+    with pytest.raises(Killed):
+        _gan(split, out, on_iteration=kill)
+
+
+def _same_generator(a: Path, b: Path) -> None:
+    whole = torch.load(a / "generator.pt", weights_only=True)["state_dict"]
+    other = torch.load(b / "generator.pt", weights_only=True)["state_dict"]
+    for key, value in whole.items():
+        assert torch.equal(value, other[key]), key
+
+
+def test_gan_log_holds_every_record_after_resume(tmp_path):
+    from test_gan import _class_split
+    _gan(_class_split(), tmp_path / "whole")
+    _gan_killed_at(_class_split(), tmp_path / "cut", 6)  # after the checkpoint at 4
+    (tmp_path / "cut" / "log.jsonl").unlink()  # Snakemake deletes outputs before a rerun
+    assert _gan(_class_split(), tmp_path / "cut")["start_iteration"] == 4
+    whole = _records(tmp_path / "whole" / "log.jsonl", "seconds")
+    assert [r["iteration"] for r in whole] == list(range(1, 11))
+    assert _records(tmp_path / "cut" / "log.jsonl", "seconds") == whole
+    _same_generator(tmp_path / "whole", tmp_path / "cut")
+
+
+def test_gan_starts_over_when_the_training_split_changed(tmp_path, capsys):
+    from test_gan import _class_split
+    _gan_killed_at(_class_split(), tmp_path, 6)
+    changed = _class_split()
+    changed.images[0] = 255 - changed.images[0]  # one image differs, same path and size
+    capsys.readouterr()
+    assert _gan(changed, tmp_path)["start_iteration"] == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "from scratch" in line]
+    assert len(lines) == 1 and "other input files (train)" in lines[0]
+    _gan(changed, tmp_path / "fresh")
+    _same_generator(tmp_path / "fresh", tmp_path)
+
+
+def test_gan_sigterm_checkpoints_at_the_iteration_boundary(tmp_path, capsys):
+    from test_gan import _class_split
+    _gan(_class_split(), tmp_path / "whole")
+
+    def terminate(it, record):
+        if it == 5:
+            os.kill(os.getpid(), signal.SIGTERM)  # as Snakemake or a scheduler would
+
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped:
+        _gan(_class_split(), tmp_path / "cut", on_iteration=terminate)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM after step 5" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is handler  # the loop's handlers are gone
+    assert _gan(_class_split(), tmp_path / "cut")["start_iteration"] == 5
+    _same_generator(tmp_path / "whole", tmp_path / "cut")
+    assert _records(tmp_path / "cut" / "log.jsonl", "seconds") == \
+        _records(tmp_path / "whole" / "log.jsonl", "seconds")

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from cgankd.conventions import LabelScale, to_uint8
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
-from cgankd.gan.checkpoints import load_checkpoint
+from cgankd.train.resume import load_checkpoint
 from cgankd.gan.label_embedding import Y2H
 from cgankd.gan.models import LabelledGenerator, build_generator
 from cgankd.h5io import StreamingH5Writer

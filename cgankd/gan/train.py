@@ -36,7 +36,6 @@ from cgankd.accel import Accel, backward_step, checked_accel_options, resolve_ac
 from cgankd.conventions import LabelScale, to_float
 from cgankd.device import pick_device, seed_everything, set_threads
 from cgankd.errors import CgankdInputError
-from cgankd.gan.checkpoints import load_checkpoint, save_checkpoint, truncate_log
 from cgankd.gan.diffaug import diff_augment, parse_policy
 from cgankd.gan.grid import save_grid
 from cgankd.gan.label_embedding import DIM_EMBED, ILI_DEFAULTS, Y2H, pretrain_label_embedding
@@ -46,6 +45,7 @@ from cgankd.gan.vicinity import VicinalSampler, nu_from_kappa, rule_of_thumb
 from cgankd.h5io import Split, read_split
 from cgankd.options import merge_options
 from cgankd.provenance import config_hash
+from cgankd.train.resume import Resume, save_checkpoint
 
 # Defaults: the offline digits config (16 px grayscale, 100-500 images, 2 CPU cores).
 # Published CIFAR BigGAN size: g_ch 64, d_ch 64 (multipliers [4, 4, 4] / [4, 4, 4, 4] at 32 px,
@@ -136,10 +136,12 @@ def resolve_options(options: Mapping[str, Any] | None, task: str) -> dict[str, A
 
 
 def data_fingerprint(split: Split) -> str:
-    """Hash of the training images and labels: a resume must see the same data."""
+    """Content hash of the training split (images, labels, attributes): a resume must see the
+    same data. Hashed from the arrays, not the file: ``train_cgan`` receives a ``Split``."""
     digest = hashlib.sha256()
     for array in (split.images, split.labels):
         digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(config_hash(split.attrs).encode())
     return digest.hexdigest()[:16]
 
 
@@ -482,21 +484,6 @@ def _pretrain_or_restore_y2h(split: Split, opts: dict[str, Any], device: torch.d
     return y2h
 
 
-def _resumable(out: Path, resume_hash: str, amp: str, world: distributed.World
-               ) -> dict[str, Any] | None:
-    path = out / CHECKPOINT
-    if not path.exists():
-        return None
-    checkpoint = load_checkpoint(path)
-    # Checkpoints from before the amp option hold fp32 runs.
-    if checkpoint.get("resume_hash") != resume_hash or checkpoint.get("amp", "fp32") != amp:
-        if world.main:
-            tqdm.write(f"{path}: written for other options, precision, seed or data; "
-                       f"training from scratch")
-        return None
-    return checkpoint
-
-
 def _check_world(opts: dict[str, Any], world: distributed.World) -> None:
     if opts.get("mode_seeking") and opts["batch_size"] % (2 * world.size):
         raise CgankdInputError(f"option gan.batch_size {opts['batch_size']} must be divisible "
@@ -530,10 +517,15 @@ def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     options_hash = config_hash(opts)
-    resume_hash = config_hash({"options": {k: v for k, v in opts.items()
-                                           if k not in NOT_IN_TRAJECTORY},
-                               "seed": seed, "data": data_fingerprint(train_split)})
-    checkpoint = _resumable(out, resume_hash, acc.amp, world)
+    main = world.main  # the one rank that writes the log, samples and checkpoints
+    # Checkpoints from before the amp option hold fp32 runs.
+    resume = Resume(out / CHECKPOINT, {
+        "config": config_hash({"options": {k: v for k, v in opts.items()
+                                           if k not in NOT_IN_TRAJECTORY}, "seed": seed}),
+        "inputs": {"train": data_fingerprint(train_split)}},
+        desc="cGAN", every=opts["checkpoint_every"], seconds=opts.get("checkpoint_seconds"),
+        log_path=out / LOG, match={"amp": (acc.amp, "fp32")}, device=dev)
+    checkpoint = resume.load()
 
     seed_everything(seed)  # the nets' initialisation
     setup = build_setup(train_split, opts, dev)
@@ -541,15 +533,12 @@ def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: s
                                    world)
     trainer = Trainer(setup, opts, dev, y2h, acc, world)
     trainer.rng.manual_seed(seed)
-    start = 0
+    start, history = 0, []  # history: every log record so far, kept in each checkpoint
     if checkpoint is not None:
         trainer.load_state(checkpoint)
-        start = int(checkpoint["iteration"])
-        if world.main:
-            truncate_log(out / LOG, start)
-    elif world.main:
-        (out / LOG).write_text("")
-    world.barrier()  # every rank has read the checkpoint before rank 0 may replace it
+        start, history = int(checkpoint["iteration"]), list(checkpoint["history"])
+    else:
+        resume.write_log([])  # an earlier, unresumable run's records go
     trainer.start_ranks()
 
     grid_labels, grid_rows = setup.labels.grid_labels()
@@ -557,22 +546,22 @@ def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: s
                          generator=torch.Generator().manual_seed(seed + 2))
 
     def save_checkpoint_at(it: int) -> None:
-        save_checkpoint(out / CHECKPOINT, {
-            "format": "cgankd-gan-checkpoint/1", "iteration": it, **trainer.state(),
-            "y2h": None if y2h is None else y2h.state_dict(), "options": opts,
-            "config_hash": options_hash, "resume_hash": resume_hash})
+        resume.save({"format": "cgankd-gan-checkpoint/1", "iteration": it, **trainer.state(),
+                     "y2h": None if y2h is None else y2h.state_dict(), "options": opts,
+                     "config_hash": options_hash}, history)
 
     record: dict[str, float] = {}
-    main = world.main  # the one rank that writes the log, samples and checkpoints
-    with open(out / LOG, "a") if main else contextlib.nullcontext() as log:
+    with (open(out / LOG, "a") if main else contextlib.nullcontext()) as log, \
+            resume.catching_signals():
         bar = tqdm(range(start + 1, opts["iterations"] + 1), desc="cGAN",
                    disable=not (progress and main), initial=start, total=opts["iterations"])
         for it in bar:
             tick = time.time()
             record = trainer.iteration(it)
             record = {"iteration": it, **record, "seconds": round(time.time() - tick, 4)}
+            history.append(record)
             if main:
-                log.write(json.dumps(record) + "\n")
+                log.write(json.dumps(record, sort_keys=True) + "\n")
                 log.flush()
             if it % 50 == 0:
                 bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}")
@@ -581,8 +570,11 @@ def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: s
             if main and opts["sample_every"] and it % opts["sample_every"] == 0:
                 save_grid(trainer.sample(trainer.standing_generator(), grid_z, grid_labels),
                           grid_rows, out / "samples" / f"iter_{it:06d}.png")
-            if main and (it % opts["checkpoint_every"] == 0 or it == opts["iterations"]):
+            # The last iteration's checkpoint stays: raising gan.iterations resumes from it.
+            if resume.due(it, opts["iterations"]) or it == opts["iterations"]:
                 save_checkpoint_at(it)
+                if it < opts["iterations"]:  # a stop asked at the end just lets it finish
+                    resume.stop_if_asked(it)
 
     if main:
         final = trainer.standing_generator()
