@@ -22,6 +22,12 @@ def core_modules() -> tuple[str, ...]:
     return tuple(sorted(p.name for p in PACKAGE_DIR.glob("*.py")))
 
 
+# Every stage's options (defaults and checks) live in this torch-free package: a change
+# there reruns the stages, as a change in the stage's own package does.
+OPTIONS_PACKAGE = "stage_options"
+
+
 def stage_source_hash(stage: str) -> str:
-    """Content hash of the code ``stage`` runs: its subpackages plus the core modules."""
-    return source_hash(*core_modules(), *STAGE_SOURCES[stage])
+    """Content hash of the code ``stage`` runs: its subpackages, the options package and the
+    core modules."""
+    return source_hash(*core_modules(), OPTIONS_PACKAGE, *STAGE_SOURCES[stage])

@@ -6,7 +6,10 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # the cgankd package beside this workflow
 from cgankd.config import config_problem, load_schema
-from cgankd.fake.sampler_options import options_for_method
+from cgankd.errors import CgankdInputError
+from cgankd.stage_options import check_config
+from cgankd.stage_options.ladder import REAL, RUNGS, options_for_method
+from cgankd.stage_options.ladder import rung_filter_options as _rung_filter_options
 from cgankd.stages import stage_source_hash
 
 SCHEMA = f"{workflow.basedir}/config/schema.yaml"
@@ -14,6 +17,10 @@ _problem = config_problem(config, load_schema(SCHEMA))
 if _problem:
     raise WorkflowError(_problem)
 validate(config, SCHEMA)  # fills the schema's defaults into config
+try:  # every stage's options, registry names and cross-field checks, before any job
+    check_config(config)
+except CgankdInputError as error:
+    raise WorkflowError(f"config: {error}") from None
 
 EXPERIMENT = config["experiment"]
 RESULTS = f"results/{EXPERIMENT}"
@@ -38,14 +45,8 @@ def benchmark_path(stage):
 
 STUDENTS = f"{RESULTS}/students/{{student}}/{{fakes}}/{{method}}/seed{{seed}}"
 
-# The ablation ladder: which pool each rung filters, and what the teacher does to it.
-RUNGS = {
-    "unprocessed": {"sampler": "none", "filter": False, "relabel": False},
-    "subsampled": {"sampler": "cdrrs", "filter": False, "relabel": False},
-    "filtered": {"sampler": "cdrrs", "filter": True, "relabel": False},
-    "relabelled": {"sampler": "cdrrs", "filter": True, "relabel": True},
-}
-REAL = "real"  # the student's training set without fakes
+# The ablation ladder (RUNGS, REAL: which pool each rung filters, what the teacher does to
+# it, which options it keeps) lives in cgankd/stage_options/ladder.py.
 
 
 wildcard_constraints:
@@ -75,15 +76,8 @@ def kd_slice(method):
 
 
 def rung_filter_options(rung):
-    """The filter options a rung uses: unfiltered rungs drop rho and burnin, so tuning the
-    filter reruns only the rungs it changes."""
-    spec = RUNGS[rung]
-    options = dict(config["filter"]["options"])
-    if not spec["filter"]:
-        options = {k: v for k, v in options.items() if k not in ("rho", "burnin", "mode")}
-        options["mode"] = "none"
-    options["relabel"] = spec["relabel"]
-    return options
+    """The filter options a rung uses (cgankd/stage_options/ladder.py)."""
+    return _rung_filter_options(rung, config["filter"]["options"])
 
 
 def fake_chains():

@@ -312,7 +312,7 @@ def test_changed_options_start_from_scratch(tmp_path):
 
 
 def test_unknown_option_and_empty_class_fail_clearly(tmp_path):
-    with pytest.raises(CgankdInputError, match="gan.n_critic"):
+    with pytest.raises(CgankdInputError, match=r"gan\.options\.n_critic"):
         train_cgan(_class_split(), {"n_critic": 2}, tmp_path, progress=False)
     split = _class_split()
     split.attrs["num_classes"] = 4

@@ -30,26 +30,12 @@ from cgankd.filtering import (classification_losses, global_quantile_cutoff, reg
                               relabel_classification)
 from cgankd.h5io import (StreamingH5Writer, decode_attrs, open_h5, read_array, read_chunks,
                          sample_count)
-from cgankd.options import merge_options
 from cgankd.provenance import config_hash, volatile_provenance
+# The options live torch-free (plan-time checks); FILTER_DEFAULTS stays importable from here.
+from cgankd.stage_options.fake import FILTER_DEFAULTS, checked_filter_options  # noqa: F401
 from cgankd.train.model_file import label_scale_of, load_model
 
 POOL_SCALARS = ("labels", "density_ratio", "index")  # per-sample columns held for the whole pool
-
-FILTER_DEFAULTS: dict[str, Any] = {
-    "mode": "per_class",  # per_class (v3) | global (v1, regression) | none
-    "rho": 0.9,  # quantile of the teacher's loss kept (grid-searched on validation)
-    "burnin": 1000,  # per_class: samples per class whose losses set the cutoff (published)
-    "relabel": False,  # replace labels by the teacher's (v1 classification, regression)
-    "batch_size": 512,  # teacher scoring batch
-}
-
-
-def checked_filter_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    opts = merge_options(FILTER_DEFAULTS, options, "filter")
-    if opts["mode"] not in ("per_class", "global", "none"):
-        raise CgankdInputError(f"filter.mode: {opts['mode']!r} is not per_class, global or none")
-    return opts
 
 
 def _quotas(count: int, num_classes: int) -> np.ndarray:

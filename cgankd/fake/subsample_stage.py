@@ -26,32 +26,11 @@ from cgankd.errors import CgankdInputError
 from cgankd.fake.dre_stage import load_dre
 from cgankd.fake.source import FakeSource
 from cgankd.h5io import StreamingH5Writer, atomic_path
-from cgankd.options import merge_options
 from cgankd.provenance import config_hash, volatile_provenance
 from cgankd.sampling import in_window, rejection_sample, window_labels
-
-SUBSAMPLE_DEFAULTS: dict[str, Any] = {
-    "method": "cdrrs",  # cdrrs: density-ratio rejection sampling; none: plain generation
-    "per_class": 200,  # classification: samples kept per class (the filter's pool)
-    "label_grid": 50,  # regression: target labels, evenly spaced over the label range
-    "per_label": 20,  # regression: samples kept per target label
-    "n_burnin": 1000,  # proposals per class/label that set M first (published: 5000)
-    # Burn-in proposals are generated and scored anyway: once they have set M, accept each with
-    # psi / M like any later batch instead of discarding them (published: discarded). At burn-in
-    # 500, 150 kept per class and acceptance ~0.9 that is ~500 proposals per class, not ~670.
-    "reuse_burnin": True,
-    "batch_size": 500,  # proposals per batch (published: 600)
-    "max_batches": 500,  # per class/label: fail clearly instead of looping forever
-    "label_window": True,  # regression: the zeta-window label-consistency check (cDR-RS)
-    "zeta_mult": 6.0,  # zeta = zeta_mult * kappa_base (published: 6)
-}
-
-
-def checked_subsample_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    opts = merge_options(SUBSAMPLE_DEFAULTS, options, "subsample")
-    if opts["method"] not in ("cdrrs", "none"):
-        raise CgankdInputError(f"subsample.method: {opts['method']!r} is not cdrrs or none")
-    return opts
+# The options live torch-free (plan-time checks); SUBSAMPLE_DEFAULTS stays importable from here.
+from cgankd.stage_options.fake import (SUBSAMPLE_DEFAULTS,  # noqa: F401
+                                       checked_subsample_options)
 
 
 def _targets(source: FakeSource, opts: Mapping[str, Any]) -> tuple[torch.Tensor, int]:

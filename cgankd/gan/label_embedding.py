@@ -18,18 +18,10 @@ from tqdm import tqdm
 from cgankd.conventions import LabelScale, to_float
 from cgankd.h5io import Split
 from cgankd.options import merge_options
+# This pretraining's options are defined with the GAN's, torch-free (plan-time checks).
+from cgankd.stage_options.gan import ILI_DEFAULTS
 
 DIM_EMBED = 128  # size of h, as CcGAN uses
-
-ILI_DEFAULTS: dict[str, Any] = {
-    "ili_width": 0.25,  # regressor width, fraction of ResNet-34's 64..512 channels (1.0: published)
-    "ili_blocks": [3, 4, 6, 3],  # residual blocks per stage: ResNet-34's
-    "ili_regressor_epochs": 20,  # epochs of the x -> y regressor (CcGAN: 200)
-    "ili_y2h_epochs": 50,  # epochs of y2h over the training labels (CcGAN: 500)
-    "ili_batch_size": 64,  # batch of both pretraining steps
-    "ili_lr": 1e-3,  # Adam learning rate of both pretraining steps
-    "ili_label_noise": 0.2,  # std of the noise added to labels when training y2h
-}
 
 
 class _BasicBlock(nn.Module):

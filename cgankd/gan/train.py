@@ -36,62 +36,20 @@ from cgankd.accel import Accel, backward_step, checked_accel_options, resolve_ac
 from cgankd.conventions import LabelScale, to_float
 from cgankd.device import pick_device, seed_everything, set_threads
 from cgankd.errors import CgankdInputError
-from cgankd.gan.diffaug import diff_augment, parse_policy
+from cgankd.gan.diffaug import diff_augment
 from cgankd.gan.grid import save_grid
-from cgankd.gan.label_embedding import DIM_EMBED, ILI_DEFAULTS, Y2H, pretrain_label_embedding
+from cgankd.gan.label_embedding import DIM_EMBED, Y2H, pretrain_label_embedding
 from cgankd.gan.losses import GAN_LOSSES
-from cgankd.gan.models import GANS, build_discriminator, build_generator, encode_labels
+from cgankd.gan.models import build_discriminator, build_generator, encode_labels
 from cgankd.gan.vicinity import VicinalSampler, nu_from_kappa, rule_of_thumb
 from cgankd.h5io import Split, read_split
-from cgankd.options import merge_options
 from cgankd.provenance import config_hash
 from cgankd.train.resume import Resume, save_checkpoint
+from cgankd.stage_options.gan import GAN_DEFAULTS, LABEL_INPUTS, TASKS, checked_gan_options
 
-# Defaults: the offline digits config (16 px grayscale, 100-500 images, 2 CPU cores).
-# Published CIFAR BigGAN size: g_ch 64, d_ch 64 (multipliers [4, 4, 4] / [4, 4, 4, 4] at 32 px,
-# the per-resolution default), dim_z 128, dim_shared 128, batch_size 512, n_dis 4, lr 2e-4 both.
-DEFAULTS: dict[str, Any] = {
-    "backbone": "auto",  # GANS key; "auto": biggan for classification, sngan for regression
-    "g_ch": 16,  # generator base width; block widths are g_ch * g_mults
-    "d_ch": 16,  # discriminator base width
-    # Width multipliers (null: models.DEFAULT_G_MULTS / DEFAULT_D_MULTS for the resolution):
-    "g_mults": None,  # G: one per upsampling block, 4x4 bottom first
-    "d_mults": None,  # D: one per block, image side first
-    "dim_z": 64,  # latent size
-    "dim_shared": 32,  # biggan's shared class embedding feeding every CBN; 0: per-layer embeddings
-    "hier": True,  # biggan: z split over the blocks' CBNs (hierarchical z); not used by nli
-    # Resolution G draws at before the data's own resize to `resolution` (null: the data's).
-    # The digits are 8x8 scans upsampled to 16 px: a G drawing 8x8 and upsampled exactly as
-    # the real images were cannot add detail the real images never have.
-    "native_resolution": None,
-    "attention_res": None,  # map size of the self-attention block; null: none (sagan: res / 2)
-    "iterations": 2000,  # G steps (digits: judge agreement ~97-100 % from 1500 on)
-    "batch_size": 64,  # images per D step (real) and per G step (fake)
-    "n_dis": 2,  # D steps per G step
-    "loss": "hinge",  # GAN_LOSSES key: hinge | vanilla (published CcGAN-SNGAN: vanilla)
-    "lr_g": 1e-4,  # Adam learning rate of G (BigGAN CIFAR: 2e-4)
-    "lr_d": 4e-4,  # Adam learning rate of D (BigGAN: 2e-4); 1:4 made digits more varied
-    "betas": [0.0, 0.999],  # Adam betas of both, as BigGAN uses
-    "ema_decay": 0.999,  # EMA generator: ema = decay * ema + (1 - decay) * G
-    "ema_start": 1000,  # before this iteration the EMA generator just copies G
-    "diffaug": "color,translation,cutout",  # DiffAugment policy; "" disables it
-    # Mode-seeking weight (Mao et al., CVPR 2019): the G step draws each label twice with two
-    # latents and adds lambda / (mean|G(z1)-G(z2)| / mean|z1-z2| + eps), penalising a G that
-    # maps different z of one label to one image. 0 disables it.
-    "mode_seeking": 0.0,
-    "checkpoint_every": 500,  # iterations between checkpoints (plus one at the end)
-    "sample_every": 1000,  # iterations between sample sheets in samples/ (0: only the final one)
-    # Regression (CcGAN) only:
-    "label_input": "nli",  # nli: scalar label (G's first dense layer, D projection); ili: y2h(y)
-    "vicinity": "hard",  # hard (HVDL, window kappa) | soft (SVDL, weights exp(-nu d^2))
-    "m_kappa": 2.0,  # kappa_base = m_kappa * largest gap between distinct normalised labels
-    "sigma": None,  # std of the target-label noise; null: rule of thumb 1.06 std(y) N^(-1/5)
-    "kappa": None,  # kappa_base override (soft: nu = 1 / kappa^2); null: rule of thumb
-    "vicinity_max_retries": 100,  # redraws of the label noise before an empty vicinity is an error
-    **ILI_DEFAULTS,  # ILI pretraining: regressor width/epochs, y2h epochs (label_input: ili)
-}
-TASKS = ("classification", "regression")
-LABEL_INPUTS = ("nli", "ili")
+# The options' defaults and checks live torch-free (the workflow checks them at plan time);
+# DEFAULTS, TASKS and LABEL_INPUTS stay importable from here.
+DEFAULTS = GAN_DEFAULTS
 # Options that do not change the training trajectory: a rerun that changes only these resumes.
 NOT_IN_TRAJECTORY = ("iterations", "checkpoint_every", "sample_every")
 GRID_COLUMNS = 10  # samples per class row / labels per sweep row
@@ -109,30 +67,9 @@ GRID = "samples.png"
 
 def resolve_options(options: Mapping[str, Any] | None, task: str) -> dict[str, Any]:
     """Merge ``options`` over DEFAULTS, check every value up front, resolve "auto"."""
-    opts = merge_options(DEFAULTS, options, "gan")
     if task not in TASKS:
         raise CgankdInputError(f"unknown task {task!r} in the training split; known: {TASKS}")
-    if opts["backbone"] == "auto":
-        opts["backbone"] = "biggan" if task == "classification" else "sngan"
-    GANS.get(opts["backbone"])
-    GAN_LOSSES.get(opts["loss"])
-    parse_policy(opts["diffaug"])
-    for key in ("g_ch", "d_ch", "dim_z", "iterations", "batch_size", "n_dis", "checkpoint_every"):
-        if not (isinstance(opts[key], int) and opts[key] >= 1):
-            raise CgankdInputError(f"option gan.{key} must be an integer >= 1, got {opts[key]!r}")
-    if not (isinstance(opts["mode_seeking"], (int, float)) and opts["mode_seeking"] >= 0):
-        raise CgankdInputError(f"option gan.mode_seeking must be a number >= 0, got "
-                               f"{opts['mode_seeking']!r}")
-    if not 0 <= opts["ema_decay"] < 1:
-        raise CgankdInputError(f"option gan.ema_decay must be in [0, 1), got {opts['ema_decay']}")
-    if len(opts["betas"]) != 2:
-        raise CgankdInputError(f"option gan.betas must be two numbers, got {opts['betas']}")
-    if opts["label_input"] not in LABEL_INPUTS:
-        raise CgankdInputError(f"unknown gan.label_input {opts['label_input']!r}; "
-                               f"known: {LABEL_INPUTS}")
-    if opts["vicinity"] not in ("hard", "soft"):
-        raise CgankdInputError(f"unknown gan.vicinity {opts['vicinity']!r}; known: hard, soft")
-    return opts
+    return checked_gan_options(options, task)
 
 
 def data_fingerprint(split: Split) -> str:

@@ -14,37 +14,10 @@ from torch import nn
 from cgankd.errors import CgankdInputError
 from cgankd.kd.base import CLASSIFICATION, KD_LOSSES, check_task
 from cgankd.kd.build import build_kd_loss, loss_class, loss_options
-from cgankd.options import merge_options
-
-NO_KD = "none"  # the method name for a student trained on the task loss alone
-VANILLA_KD = "kd"  # vanilla KD is the alpha term, never a beta term
-
-# Default weights (METHOD.md section 6, the RepDistiller convention).
-TASK_ONLY_WEIGHTS = {"gamma": 1.0, "alpha": 0.0, "beta": 0.0}
-# Hinton KD alone: mostly the soft targets, a tenth of the hard-label loss.
-VANILLA_KD_WEIGHTS = {"gamma": 0.1, "alpha": 0.9, "beta": 0.0}
-# Other methods run on top of the full task loss (gamma 1, alpha 0); beta evens out the very
-# different scales of their raw terms.
-METHOD_BETA = {
-    "fitnet": 100.0,
-    "at": 1000.0,
-    "sp": 3000.0,
-    "vid": 1.0,
-    "rkd": 1.0,  # its distance/angle weights (25/50) live inside the term
-    "pkt": 30000.0,
-    "crd": 0.8,
-}
-
-
-def default_weights(method: str) -> dict[str, float]:
-    if method == NO_KD:
-        return dict(TASK_ONLY_WEIGHTS)
-    if method == VANILLA_KD:
-        return dict(VANILLA_KD_WEIGHTS)
-    if method not in METHOD_BETA:
-        KD_LOSSES.get(method)  # an unknown name is the user's error, named
-        raise ValueError(f"KD loss {method!r} is registered without a default beta")
-    return {**TASK_ONLY_WEIGHTS, "beta": METHOD_BETA[method]}
+# The method names, default weights and their checks live torch-free (plan-time checks).
+from cgankd.stage_options.kd import (METHOD_BETA, NO_KD, TASK_ONLY_WEIGHTS,  # noqa: F401
+                                     VANILLA_KD, VANILLA_KD_WEIGHTS, checked_weights,
+                                     default_weights)
 
 
 def checked_options(options: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -57,21 +30,6 @@ def checked_options(options: Mapping[str, Any] | None) -> dict[str, dict[str, An
         loss_options(name, overrides)
         checked[name] = dict(overrides)
     return checked
-
-
-def checked_weights(method: str, weights: Mapping[str, Any] | None) -> dict[str, float]:
-    merged = {}
-    for key, value in merge_options(default_weights(method), weights, "kd.weights").items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise CgankdInputError(f"kd.weights.{key} must be a number >= 0, got {value!r}")
-        merged[key] = float(value)
-    if merged["alpha"] > 0 and method == NO_KD:
-        raise CgankdInputError(f"kd.weights.alpha > 0 distils; use method {VANILLA_KD!r} "
-                               f"instead of {NO_KD!r}")
-    if merged["beta"] > 0 and method in (NO_KD, VANILLA_KD):
-        raise CgankdInputError(f"kd.weights.beta has no term for method {method!r}; "
-                               "vanilla KD is weighted by alpha")
-    return merged
 
 
 class DistillObjective(nn.Module):

@@ -22,8 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-PR_K = 3  # precision / recall neighbourhood size: Kynkaanniemi et al.'s recommended k
-DC_K = 5  # density / coverage neighbourhood size: Naeem et al.'s recommended k
+# The neighbourhood sizes are quality.options defaults, defined with them (torch-free).
+from cgankd.stage_options.quality import DC_K, PR_K
+
 BLOCK_BYTES = 32 << 20  # float64 distances held at once (twice: values and slack): 32 MiB each
 # Membership slack, relative to |a|^2 + |b|^2: the expanded distance of the same pair of
 # points differs by ~1e-16 of that between two passes (BLAS sums in blocks), which would put a

@@ -33,37 +33,12 @@ from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
 from cgankd.h5io import atomic_path, decode_attrs, open_h5, read_array
 from cgankd.metrics.fid import embed_with_outputs
-from cgankd.metrics.manifold import DC_K, PR_K
 from cgankd.metrics.measure import (Embedded, Grouping, classification_grouping, measure_matched,
                                     measure_pair, regression_grouping)
-from cgankd.options import merge_options
+# The ``quality.options`` keys and their checks, defined once, torch-free (plan-time checks).
+from cgankd.stage_options.quality import (QUALITY_DEFAULTS,  # noqa: F401
+                                          checked_quality_options)
 from cgankd.train.model_file import label_scale_of, load_model
-
-# The ``quality.options`` config keys, defined once here.
-QUALITY_DEFAULTS = {
-    "batch_size": 256,  # images per metric-net forward pass; does not change any result
-    "min_per_class": 2,  # fewest images per class / window on each side for its FID (>= 2:
-    # a covariance needs two samples); the manifold scores need max(pr_k, dc_k) + 1
-    "n_windows": 10,  # regression: equal-width windows of the label range, one FID each
-    "pr_k": PR_K,  # precision / recall neighbourhood size
-    "dc_k": DC_K,  # density / coverage neighbourhood size
-    "matched_draws": 5,  # fake subsets of the reference's size whose scores are averaged
-    "matched_seed": 0,  # which subsets those are
-}
-_MINIMA = {"batch_size": 1, "min_per_class": 2, "n_windows": 1, "pr_k": 1, "dc_k": 1,
-           "matched_draws": 1, "matched_seed": 0}
-
-
-def checked_quality_options(options: dict[str, Any] | None) -> dict[str, Any]:
-    """QUALITY_DEFAULTS updated by ``options``; unknown keys and out-of-range values raise."""
-    opts = merge_options(QUALITY_DEFAULTS, options, "quality.options")
-    for key, low in _MINIMA.items():
-        value = opts[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            why = " (a covariance needs two samples)" if key == "min_per_class" else ""
-            raise CgankdInputError(f"quality.options.{key} must be an integer >= {low}{why}, "
-                                   f"got {value!r}")
-    return opts
 
 
 def _embed_file(net, meta: dict[str, Any], path: str | Path, batch_size: int,

@@ -1,0 +1,86 @@
+"""The ``subsample`` and ``filter_relabel`` stages' options (``subsample.options``,
+``filter.options``): defaults defined once, checked without torch, so the workflow checks them
+when it plans the run; ``cgankd.fake.subsample_stage`` and ``cgankd.fake.filter_stage`` use the
+same."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from cgankd.errors import CgankdInputError
+from cgankd.options import merge_options, require_choice, require_int, require_number
+
+SAMPLERS = ("cdrrs", "none")  # density-ratio rejection sampling; plain generation
+FILTER_MODES = ("per_class", "global", "none")
+
+SUBSAMPLE_DEFAULTS: dict[str, Any] = {
+    "method": "cdrrs",  # cdrrs: density-ratio rejection sampling; none: plain generation
+    "per_class": 200,  # classification: samples kept per class (the filter's pool)
+    "label_grid": 50,  # regression: target labels, evenly spaced over the label range
+    "per_label": 20,  # regression: samples kept per target label
+    "n_burnin": 1000,  # proposals per class/label that set M first (published: 5000)
+    # Burn-in proposals are generated and scored anyway: once they have set M, accept each with
+    # psi / M like any later batch instead of discarding them (published: discarded). At burn-in
+    # 500, 150 kept per class and acceptance ~0.9 that is ~500 proposals per class, not ~670.
+    "reuse_burnin": True,
+    "batch_size": 500,  # proposals per batch (published: 600)
+    "max_batches": 500,  # per class/label: fail clearly instead of looping forever
+    "label_window": True,  # regression: the zeta-window label-consistency check (cDR-RS)
+    "zeta_mult": 6.0,  # zeta = zeta_mult * kappa_base (published: 6)
+}
+
+FILTER_DEFAULTS: dict[str, Any] = {
+    "mode": "per_class",  # per_class (v3) | global (v1, regression) | none
+    "rho": 0.9,  # quantile of the teacher's loss kept (grid-searched on validation)
+    "burnin": 1000,  # per_class: samples per class whose losses set the cutoff (published)
+    "relabel": False,  # replace labels by the teacher's (v1 classification, regression)
+    "batch_size": 512,  # teacher scoring batch
+}
+
+
+def _require_bool(value: Any, where: str) -> None:
+    if not isinstance(value, bool):
+        raise CgankdInputError(f"{where}: must be true or false, got {value!r}")
+
+
+def checked_subsample_options(options: Mapping[str, Any] | None,
+                              where: str = "subsample.options") -> dict[str, Any]:
+    opts = merge_options(SUBSAMPLE_DEFAULTS, options, where)
+    require_choice(opts["method"], SAMPLERS, f"{where}.method")
+    for key in ("per_class", "label_grid", "per_label", "n_burnin", "batch_size",
+                "max_batches"):
+        require_int(opts[key], f"{where}.{key}", 1)
+    for key in ("reuse_burnin", "label_window"):
+        _require_bool(opts[key], f"{where}.{key}")
+    require_number(opts["zeta_mult"], f"{where}.zeta_mult", 0, low_open=True)
+    return opts
+
+
+def checked_filter_options(options: Mapping[str, Any] | None,
+                           where: str = "filter.options") -> dict[str, Any]:
+    opts = merge_options(FILTER_DEFAULTS, options, where)
+    require_choice(opts["mode"], FILTER_MODES, f"{where}.mode")
+    require_number(opts["rho"], f"{where}.rho", 0, 1, low_open=True)
+    require_int(opts["burnin"], f"{where}.burnin", 1)
+    require_int(opts["batch_size"], f"{where}.batch_size", 1)
+    _require_bool(opts["relabel"], f"{where}.relabel")
+    return opts
+
+
+def check_pool_supplies(count: int, subsample: Mapping[str, Any], task: str | None,
+                        num_classes: int | None) -> None:
+    """The subsampled pool must hold at least ``fake.count`` fakes: every rung keeps exactly
+    that many (filtering keeps fewer than the pool, so this is a necessary condition only)."""
+    if task == "regression":
+        pool = subsample["label_grid"] * subsample["per_label"]
+        if pool < count:
+            raise CgankdInputError(
+                f"fake.count: {count} fakes cannot come from a pool of subsample.options."
+                f"label_grid x per_label = {subsample['label_grid']} x "
+                f"{subsample['per_label']} = {pool}; raise per_label or lower fake.count")
+    elif task == "classification" and num_classes:
+        quota = -(-count // num_classes)  # the largest class quota (filter_stage._quotas)
+        if subsample["per_class"] < quota:
+            raise CgankdInputError(
+                f"fake.count: {count} fakes over {num_classes} classes need {quota} per "
+                f"class, more than subsample.options.per_class {subsample['per_class']}; raise "
+                f"per_class or lower fake.count")

@@ -1,0 +1,143 @@
+"""The ``train_cgan`` stage's options (``gan.options``): defaults defined once, checked without
+torch, so the workflow checks them when it plans the run; ``cgankd.gan.train`` uses the same."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from cgankd.errors import CgankdInputError
+from cgankd.options import merge_options, require_choice, require_int, require_number
+from cgankd.stage_options.names import (DIFFAUG_POLICIES, GAN_BACKBONES, GAN_LOSSES,
+                                        GAN_MULTS_RESOLUTIONS, check_known)
+
+# ILI pretraining of the CcGAN's label embedding (label_input: ili), cgankd/gan/label_embedding.py
+ILI_DEFAULTS: dict[str, Any] = {
+    "ili_width": 0.25,  # regressor width, fraction of ResNet-34's 64..512 channels (1.0: published)
+    "ili_blocks": [3, 4, 6, 3],  # residual blocks per stage: ResNet-34's
+    "ili_regressor_epochs": 20,  # epochs of the x -> y regressor (CcGAN: 200)
+    "ili_y2h_epochs": 50,  # epochs of y2h over the training labels (CcGAN: 500)
+    "ili_batch_size": 64,  # batch of both pretraining steps
+    "ili_lr": 1e-3,  # Adam learning rate of both pretraining steps
+    "ili_label_noise": 0.2,  # std of the noise added to labels when training y2h
+}
+
+# Defaults: the offline digits config (16 px grayscale, 100-500 images, 2 CPU cores).
+# Published CIFAR BigGAN size: g_ch 64, d_ch 64 (multipliers [4, 4, 4] / [4, 4, 4, 4] at 32 px,
+# the per-resolution default), dim_z 128, dim_shared 128, batch_size 512, n_dis 4, lr 2e-4 both.
+GAN_DEFAULTS: dict[str, Any] = {
+    "backbone": "auto",  # GANS key; "auto": biggan for classification, sngan for regression
+    "g_ch": 16,  # generator base width; block widths are g_ch * g_mults
+    "d_ch": 16,  # discriminator base width
+    # Width multipliers (null: models.DEFAULT_G_MULTS / DEFAULT_D_MULTS for the resolution):
+    "g_mults": None,  # G: one per upsampling block, 4x4 bottom first
+    "d_mults": None,  # D: one per block, image side first
+    "dim_z": 64,  # latent size
+    "dim_shared": 32,  # biggan's shared class embedding feeding every CBN; 0: per-layer embeddings
+    "hier": True,  # biggan: z split over the blocks' CBNs (hierarchical z); not used by nli
+    # Resolution G draws at before the data's own resize to `resolution` (null: the data's).
+    # The digits are 8x8 scans upsampled to 16 px: a G drawing 8x8 and upsampled exactly as
+    # the real images were cannot add detail the real images never have.
+    "native_resolution": None,
+    "attention_res": None,  # map size of the self-attention block; null: none (sagan: res / 2)
+    "iterations": 2000,  # G steps (digits: judge agreement ~97-100 % from 1500 on)
+    "batch_size": 64,  # images per D step (real) and per G step (fake)
+    "n_dis": 2,  # D steps per G step
+    "loss": "hinge",  # GAN_LOSSES key: hinge | vanilla (published CcGAN-SNGAN: vanilla)
+    "lr_g": 1e-4,  # Adam learning rate of G (BigGAN CIFAR: 2e-4)
+    "lr_d": 4e-4,  # Adam learning rate of D (BigGAN: 2e-4); 1:4 made digits more varied
+    "betas": [0.0, 0.999],  # Adam betas of both, as BigGAN uses
+    "ema_decay": 0.999,  # EMA generator: ema = decay * ema + (1 - decay) * G
+    "ema_start": 1000,  # before this iteration the EMA generator just copies G
+    "diffaug": "color,translation,cutout",  # DiffAugment policy; "" disables it
+    # Mode-seeking weight (Mao et al., CVPR 2019): the G step draws each label twice with two
+    # latents and adds lambda / (mean|G(z1)-G(z2)| / mean|z1-z2| + eps), penalising a G that
+    # maps different z of one label to one image. 0 disables it.
+    "mode_seeking": 0.0,
+    "checkpoint_every": 500,  # iterations between checkpoints (plus one at the end)
+    "sample_every": 1000,  # iterations between sample sheets in samples/ (0: only the final one)
+    # Regression (CcGAN) only:
+    "label_input": "nli",  # nli: scalar label (G's first dense layer, D projection); ili: y2h(y)
+    "vicinity": "hard",  # hard (HVDL, window kappa) | soft (SVDL, weights exp(-nu d^2))
+    "m_kappa": 2.0,  # kappa_base = m_kappa * largest gap between distinct normalised labels
+    "sigma": None,  # std of the target-label noise; null: rule of thumb 1.06 std(y) N^(-1/5)
+    "kappa": None,  # kappa_base override (soft: nu = 1 / kappa^2); null: rule of thumb
+    "vicinity_max_retries": 100,  # redraws of the label noise before an empty vicinity is an error
+    **ILI_DEFAULTS,
+}
+TASKS = ("classification", "regression")
+LABEL_INPUTS = ("nli", "ili")
+VICINITIES = ("hard", "soft")
+
+
+def _int_list(value: Any, where: str) -> None:
+    if value is not None and (not isinstance(value, (list, tuple)) or not value or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)):
+        raise CgankdInputError(f"{where}: must be null or a list of integers >= 1, got {value!r}")
+
+
+def checked_gan_options(options: Mapping[str, Any] | None, task: str | None = None,
+                        where: str = "gan.options") -> dict[str, Any]:
+    """GAN_DEFAULTS updated by ``options``, every value checked; "auto" resolved when ``task``
+    (classification or regression) is known."""
+    opts = merge_options(GAN_DEFAULTS, options, where)
+    if task is not None and task not in TASKS:
+        raise CgankdInputError(f"unknown task {task!r} in the training split; known: {TASKS}")
+    if opts["backbone"] != "auto":
+        check_known(opts["backbone"], GAN_BACKBONES, "GAN backbone", f"{where}.backbone")
+    elif task is not None:
+        opts["backbone"] = "biggan" if task == "classification" else "sngan"
+    check_known(opts["loss"], GAN_LOSSES, "GAN loss", f"{where}.loss")
+    if not isinstance(opts["diffaug"], str):
+        raise CgankdInputError(f"{where}.diffaug: must be a string such as 'color,cutout', got "
+                               f"{opts['diffaug']!r}")
+    for name in (p.strip() for p in opts["diffaug"].split(",") if p.strip()):
+        check_known(name, DIFFAUG_POLICIES, "DiffAugment policy", f"{where}.diffaug")
+    for key in ("g_ch", "d_ch", "dim_z", "iterations", "batch_size", "n_dis", "checkpoint_every",
+                "vicinity_max_retries", "ili_regressor_epochs", "ili_y2h_epochs",
+                "ili_batch_size"):
+        require_int(opts[key], f"{where}.{key}", 1)
+    for key in ("dim_shared", "ema_start", "sample_every"):
+        require_int(opts[key], f"{where}.{key}", 0)
+    require_number(opts["mode_seeking"], f"{where}.mode_seeking", 0)
+    require_number(opts["ema_decay"], f"{where}.ema_decay", 0, 1, high_open=True)
+    for key in ("lr_g", "lr_d", "m_kappa", "ili_width", "ili_lr"):
+        require_number(opts[key], f"{where}.{key}", 0, low_open=True)
+    require_number(opts["ili_label_noise"], f"{where}.ili_label_noise", 0)
+    for key in ("sigma", "kappa"):
+        if opts[key] is not None:
+            require_number(opts[key], f"{where}.{key}", 0, low_open=True)
+    betas = opts["betas"]
+    if not isinstance(betas, (list, tuple)) or len(betas) != 2 or any(
+            isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1
+            for b in betas):
+        raise CgankdInputError(f"{where}.betas: must be two numbers in [0, 1), got {betas!r}")
+    if not isinstance(opts["hier"], bool):
+        raise CgankdInputError(f"{where}.hier: must be true or false, got {opts['hier']!r}")
+    require_choice(opts["label_input"], LABEL_INPUTS, f"{where}.label_input")
+    require_choice(opts["vicinity"], VICINITIES, f"{where}.vicinity")
+    for key in ("g_mults", "d_mults", "ili_blocks"):
+        _int_list(opts[key], f"{where}.{key}")
+    for key in ("native_resolution", "attention_res"):
+        if opts[key] is not None:
+            require_int(opts[key], f"{where}.{key}", 1)
+    return opts
+
+
+def power_of_two_at_least_8(value: int) -> bool:
+    return isinstance(value, int) and value >= 8 and value & (value - 1) == 0
+
+
+def check_gan_resolution(resolution: int, opts: Mapping[str, Any], data_where: str = "data",
+                         where: str = "gan.options") -> None:
+    """The cross-field checks between the data's resolution and the GAN's options."""
+    if not power_of_two_at_least_8(resolution):
+        raise CgankdInputError(f"{data_where}.resolution: {resolution!r} is not a power of two "
+                               f">= 8, which the GAN's 2x upsampling blocks need (or set "
+                               f"fake.enabled: false)")
+    native = opts["native_resolution"]
+    if native is not None and (native > resolution or not power_of_two_at_least_8(native)):
+        raise CgankdInputError(f"{where}.native_resolution: {native!r} must be a power of two "
+                               f">= 8 and <= {data_where}.resolution {resolution}")
+    for key, at in (("g_mults", native or resolution), ("d_mults", resolution)):
+        if opts[key] is None and at not in GAN_MULTS_RESOLUTIONS:
+            raise CgankdInputError(f"{where}.{key}: no default width multipliers at {at} px "
+                                   f"(defaults exist for {list(GAN_MULTS_RESOLUTIONS)}); set it")

@@ -1,0 +1,73 @@
+"""``check_config``: every stage's option check, every registry name and the cross-field
+checks, run by the workflow when it plans the run (rules/common.smk), before any job.
+
+Torch-free (a test imports it with torch blocked), so planning stays fast. The config is the
+one Snakemake holds after the schema filled its defaults. Each problem is one line naming the
+config path as the user wrote it (``filter.options.rhoo``, ``students.methods[1]``).
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from cgankd.errors import CgankdInputError
+from cgankd.stage_options.data import check_data
+from cgankd.stage_options.dre import checked_dre_options
+from cgankd.stage_options.fake import (check_pool_supplies, checked_filter_options,
+                                       checked_subsample_options)
+from cgankd.stage_options.gan import check_gan_resolution, checked_gan_options
+from cgankd.stage_options.kd import check_kd_section, check_method
+from cgankd.stage_options.ladder import check_rung_owned
+from cgankd.stage_options.names import check_plain_name
+from cgankd.stage_options.nets import check_net_spec
+from cgankd.stage_options.quality import checked_quality_options
+from cgankd.stage_options.recipe import checked_recipe
+
+
+def _seeds(seeds: Any, where: str) -> None:
+    """Seeds become path parts (seed<k>) and pick fake chains by position: integers >= 0, once."""
+    for i, seed in enumerate(seeds):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise CgankdInputError(f"{where}[{i}]: a seed must be an integer >= 0, got {seed!r}")
+    if len(set(seeds)) != len(seeds):
+        raise CgankdInputError(f"{where}: seeds must be distinct, got {list(seeds)}")
+
+
+def _students(config: Mapping[str, Any], task: str | None) -> None:
+    students = config["students"]
+    for name, spec in students["nets"].items():
+        check_plain_name(name, f"students.nets.{name}")
+        check_net_spec(spec, f"students.nets.{name}")
+    for i, method in enumerate(students["methods"]):
+        check_method(method, f"students.methods[{i}]", task)
+    _seeds(students["seeds"], "students.seeds")
+    checked_recipe(students["recipe"], "students.recipe")
+    check_kd_section(config["kd"])
+
+
+def _fakes(config: Mapping[str, Any], task: str | None, classes: int | None) -> None:
+    fake = config["fake"]
+    for i, method in enumerate(fake["kd_methods"]):
+        check_method(method, f"fake.kd_methods[{i}]", task)
+    check_rung_owned(config)
+    gan = checked_gan_options(config["gan"]["options"], task)
+    check_gan_resolution(config["data"]["resolution"], gan)
+    checked_dre_options(config["dre"]["options"])
+    subsample = checked_subsample_options(config["subsample"]["options"])
+    checked_filter_options(config["filter"]["options"])
+    check_pool_supplies(fake["count"], subsample, task, classes)
+    quality = config["quality"]
+    if quality["enabled"]:
+        check_net_spec(quality, "quality")
+        checked_recipe(quality["recipe"], "quality.recipe")
+        checked_quality_options(quality["options"])
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Raise CgankdInputError (one line, naming the config path) for the first problem."""
+    check_plain_name(config["experiment"], "experiment")
+    task, classes = check_data(config["data"])
+    check_net_spec(config["teacher"], "teacher")
+    checked_recipe(config["teacher"]["recipe"], "teacher.recipe")
+    _students(config, task)
+    if config["fake"]["enabled"]:
+        _fakes(config, task, classes)
