@@ -248,3 +248,44 @@ def test_gan_sigterm_checkpoints_at_the_iteration_boundary(tmp_path, capsys):
     _same_generator(tmp_path / "whole", tmp_path / "cut")
     assert _records(tmp_path / "cut" / "log.jsonl", "seconds") == \
         _records(tmp_path / "whole" / "log.jsonl", "seconds")
+
+
+# --- the DRE fit ------------------------------------------------------------------------------
+
+def test_dre_fit_resumes_without_retraining_its_extractor(tmp_path, monkeypatch):
+    from cgankd.fake import dre_stage
+    from cgankd.gan.train import train_cgan
+    from cgankd.h5io import read_split
+    from test_fake_stages import DRE, GAN, _splits
+    paths = _splits(tmp_path, "classification")
+    train_cgan(read_split(paths["train"]), GAN, tmp_path / "cgan", seed=0, progress=False)
+    options = {**DRE, "fit": {"epochs": 6, "val_every": 2}}
+
+    def run(name):
+        return dre_stage.fit_dre(paths["train"], paths["val"], tmp_path / "cgan" / "generator.pt",
+                                 tmp_path / name / "dre.pt", tmp_path / name / "curves.json",
+                                 options=options, seed=0, progress=False)
+
+    run("whole")
+    monkeypatch.setattr(dre_stage, "DR_CHECKPOINT_EPOCHS", 2)
+
+    def killed_after(self, done):
+        if self.desc == "dre fit" and done == 4:
+            raise Killed
+    monkeypatch.setattr(Resume, "stop_if_asked", killed_after)
+    with pytest.raises(Killed):
+        run("cut")
+    monkeypatch.undo()
+    monkeypatch.setattr(dre_stage, "fit", None)  # the extractor comes from the checkpoint
+    run("cut")
+    assert not (tmp_path / "cut" / "dre.fit.resume.pt").exists()
+    whole, cut = (load_checkpoint(tmp_path / name / "dre.pt") for name in ("whole", "cut"))
+    for part in ("extractor", "dr", "label_code"):
+        for key, value in whole[part].items():
+            assert torch.equal(value, cut[part][key]), (part, key)
+    whole, cut = (json.loads((tmp_path / name / "curves.json").read_text())
+                  for name in ("whole", "cut"))
+    for curves in (whole, cut):
+        for record in curves["extractor_history"]:
+            record.pop("seconds")  # wall time
+    assert whole == cut

@@ -12,13 +12,13 @@ import torch
 
 from cgankd.conventions import LabelScale
 from cgankd.nets import build_net
-from cgankd.train.checkpoint import load_checkpoint, save_checkpoint
+from cgankd.train.resume import load_checkpoint, save_checkpoint
 
 FORMAT = "cgankd.model/1"
 
 
 def save_model(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    save_checkpoint({"format": FORMAT, "state_dict": state_dict, **meta}, path)
+    save_checkpoint(path, {"format": FORMAT, "state_dict": state_dict, **meta})
 
 
 def build_from_meta(meta: dict[str, Any]) -> torch.nn.Module:

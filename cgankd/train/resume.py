@@ -240,3 +240,20 @@ class Resume:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+
+def rng_state(generators: Sequence[torch.Generator], device: torch.device | str) -> dict:
+    """The states of ``generators`` and of torch's global ones (dropout draws from those)."""
+    state = {"generators": [g.get_state() for g in generators], "torch": torch.get_rng_state()}
+    if torch.device(device).type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(state: Mapping[str, Any], generators: Sequence[torch.Generator],
+                device: torch.device | str) -> None:
+    for generator, saved in zip(generators, state["generators"]):
+        generator.set_state(saved)
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
