@@ -9,10 +9,14 @@ favours fakes that look like those few training images rather than like the real
 distribution. Given held-out real features and fakes at their labels, the fit scores SP on
 them every ``val_every`` epochs (epoch 0, psi = 1 everywhere, included) and keeps the best
 state; a fit that never beats the flat ratio returns psi = 1, i.e. subsampling changes nothing.
+
+Resumable: given a ``cgankd.train.resume.Resume``, the fit checkpoints at epoch ends (model,
+optimiser, schedule, curves, selection and the random generators it draws from), and a
+``checkpoint`` the caller loaded from it continues bit for bit.
 """
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -21,6 +25,7 @@ from torch import nn
 from cgankd.dre.loss import penalised_softplus_loss
 from cgankd.errors import CgankdInputError
 from cgankd.options import merge_options
+from cgankd.train.resume import Resume, restore_rng, rng_state
 from cgankd.stage_options.dre import FIT_DEFAULTS
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (features h, labels or label codes)
@@ -38,7 +43,10 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
                       train_label_code: bool = False,
                       options: Mapping[str, Any] | None = None,
                       heldout: Heldout | None = None,
-                      where: str = "dre") -> list[dict[str, float]]:
+                      where: str = "dre", resume: Resume | None = None,
+                      checkpoint: Mapping[str, Any] | None = None,
+                      generators: Sequence[torch.Generator] = (),
+                      carry: Mapping[str, Any] | None = None) -> list[dict[str, float]]:
     """Train ``model`` (psi(h, code), e.g. a DRMLP) in place; return one loss dict per epoch.
 
     real_batches() is called once per epoch and yields (h_real, y_real). For each, the fakes
@@ -52,6 +60,9 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
     (``val_sp``) and the model (and trained label code) of the best evaluation is restored
     at the end; the last curve row then carries ``selected_epoch`` and ``selected_val_sp``.
     Leaves the model in eval mode (dropout off), ready to score samples.
+    ``resume`` checkpoints at epoch ends, with ``carry`` (the caller's values) and the states
+    of ``generators`` (those real_batches and fake_batch draw from); ``checkpoint``, loaded
+    from it, is where the fit continues.
     """
     opts = merge_options(DEFAULTS, options, where)
     val_every = int(opts["val_every"])
@@ -99,9 +110,20 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
         best = (heldout_sp(), 0, [copy.deepcopy(net.state_dict()) for net in trained])
 
     curves: list[dict[str, float]] = []
+    first = 1
+    if checkpoint is not None:
+        for net, state in zip(trained, checkpoint["trained"]):
+            net.load_state_dict(state)
+        optimiser.load_state_dict(checkpoint["optimiser"])
+        schedule.load_state_dict(checkpoint["schedule"])
+        curves, first = list(checkpoint["history"]), int(checkpoint["epoch"]) + 1
+        if checkpoint["best"] is not None:
+            best = (checkpoint["best"]["sp"], checkpoint["best"]["epoch"],
+                    checkpoint["best"]["states"])
+        restore_rng(checkpoint["rng"], generators, device)
     model.train()
     epochs = int(opts["epochs"])
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, epochs + 1):
         lr = optimiser.param_groups[0]["lr"]
         sums: dict[str, float] = {}
         count = 0
@@ -125,6 +147,14 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
             if curves[-1]["val_sp"] < best[0]:
                 best = (curves[-1]["val_sp"], epoch,
                         [copy.deepcopy(net.state_dict()) for net in trained])
+        if resume is not None and resume.due(epoch, epochs):
+            resume.save({**(carry or {}), "epoch": epoch,
+                         "trained": [net.state_dict() for net in trained],
+                         "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
+                         "best": None if best is None else
+                         {"sp": best[0], "epoch": best[1], "states": best[2]},
+                         "rng": rng_state(generators, device)}, curves)
+            resume.stop_if_asked(epoch)
     if best is not None:
         for net, state in zip(trained, best[2]):
             net.load_state_dict(state)

@@ -26,12 +26,14 @@ from cgankd.h5io import atomic_path, read_split
 from cgankd.provenance import config_hash, volatile_provenance
 # The options live torch-free (plan-time checks); DRE_DEFAULTS stays importable from here.
 from cgankd.stage_options.dre import DRE_DEFAULTS, checked_dre_options  # noqa: F401
-from cgankd.train.checkpoint import load_checkpoint, save_checkpoint
+from cgankd.train.resume import Resume, key_parts, load_checkpoint, save_checkpoint
 from cgankd.train.tensorset import TensorSet, tensorset_from_split
 from cgankd.train.trainer import fit
 
 FORMAT = "cgankd.dre/1"
-
+# DR epochs between checkpoints of the fit (each holds the DR MLP and its Adam state; plus
+# one every extractor_recipe.checkpoint_seconds)
+DR_CHECKPOINT_EPOCHS = 10
 
 def build_extractor(task: str, in_channels: int, resolution: int, num_classes: int | None,
                     feat_shape: tuple[int, int, int], width: int) -> torch.nn.Module:
@@ -63,13 +65,27 @@ def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path
     stable = {"options": opts, "seed": seed, "data_hash": train_split.attrs.get("config_hash"),
               "source_hash": source_hash}
     out_model = Path(out_model)
-    result = fit(objective, ScoredOutput(extractor, task), train, val, opts["extractor_recipe"],
-                 task=task, label_scale=scale, device=dev, seed=seed,
-                 checkpoint_path=out_model.with_suffix(".resume.pt"),
-                 log_path=out_model.with_name("extractor_history.jsonl"),
-                 fingerprint=config_hash(stable), desc="dre extractor", progress=progress,
-                 accel=accel)
-    extractor.load_state_dict(_strip(result.best_state))
+    # Resumes need the same options and the same bytes in the input files. A checkpoint of
+    # the DR fit carries the trained extractor, so a fit killed midway does not retrain it.
+    splits = {"train": train_h5, "val": val_h5}
+    dr_resume = Resume(out_model.with_suffix(".fit.resume.pt"),
+                       key_parts(stable, {**splits, "generator": generator_path}),
+                       desc="dre fit", every=DR_CHECKPOINT_EPOCHS,
+                       seconds=opts["extractor_recipe"].get("checkpoint_seconds"), device=dev)
+    dr_checkpoint = dr_resume.load(dev)
+    if dr_checkpoint is None:
+        result = fit(objective, ScoredOutput(extractor, task), train, val,
+                     opts["extractor_recipe"], task=task, label_scale=scale, device=dev,
+                     seed=seed, checkpoint_path=out_model.with_suffix(".resume.pt"),
+                     log_path=out_model.with_name("extractor_history.jsonl"),
+                     fingerprint=key_parts(stable, splits), desc="dre extractor",
+                     progress=progress, accel=accel)
+        trained = {"extractor_state": _strip(result.best_state),
+                   "extractor_val": result.best_val, "extractor_history": result.history}
+    else:
+        trained = {k: dr_checkpoint[k]
+                   for k in ("extractor_state", "extractor_val", "extractor_history")}
+    extractor.load_state_dict(trained["extractor_state"])
     extractor.to(dev).eval().requires_grad_(False)
 
     source = FakeSource(generator_path, dev)
@@ -115,23 +131,25 @@ def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path
                                train_label_code=task == "classification",
                                options=opts["fit"],
                                heldout=heldout_pairs() if opts["fit"]["val_every"] else None,
-                               where="dre.fit")
+                               where="dre.fit", resume=dr_resume, checkpoint=dr_checkpoint,
+                               generators=(gen,), carry=trained)
     meta = {"format": FORMAT, "task": task, "num_classes": num_classes,
             "extractor_kwargs": extractor_kwargs, "dr_kwargs": dr_kwargs,
             "extractor": {k: v.cpu() for k, v in extractor.state_dict().items()},
             "dr": {k: v.cpu() for k, v in psi.state_dict().items()},
             "label_code": ({k: v.cpu() for k, v in label_code.state_dict().items()}
                            if task == "classification" else None),
-            "extractor_val": result.best_val, "config_hash": config_hash(stable),
+            "extractor_val": trained["extractor_val"], "config_hash": config_hash(stable),
             "options": opts, "seed": seed, "provenance": volatile_provenance()}
     if scale is not None:
         meta.update(scale.as_dict())
-    save_checkpoint(meta, out_model)
+    save_checkpoint(out_model, meta)
     with atomic_path(out_curves) as tmp:
-        tmp.write_text(json.dumps({"extractor_val": result.best_val,
-                                   "extractor_history": result.history, "dr": curves},
-                                  indent=1))
-    return {"extractor_val": result.best_val, "dr_final": curves[-1]}
+        tmp.write_text(json.dumps({"extractor_val": trained["extractor_val"],
+                                   "extractor_history": trained["extractor_history"],
+                                   "dr": curves}, indent=1))
+    dr_resume.finish()
+    return {"extractor_val": trained["extractor_val"], "dr_final": curves[-1]}
 
 
 def _strip(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
