@@ -41,7 +41,9 @@ def test_cluster_generic_profile_runs_jobs_through_its_submit_line(tmp_path):
            "--set-resources", "train_cgan:runtime=1440", "prepare_data:runtime=60",
            "--", "results/tiny/cgan/generator.pt"]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, result.stderr[-2000:] + "".join(
+        f"\n--- {p.name}:\n{p.read_text()[-2000:]}"
+        for p in sorted(work.glob("results/tiny/logs/*.log")) + sorted(work.glob("cluster_logs/*")))
     assert (work / "results" / "tiny" / "cgan" / "generator.pt").is_file()
     assert (work / "results" / "tiny" / "data" / "train.h5").is_file()
 
