@@ -231,8 +231,9 @@ def test_filter_output_does_not_depend_on_the_read_chunk_size(trained, pool, mon
         options = {"mode": mode, "relabel": mode == "global", "rho": 0.8, "burnin": 10,
                    "batch_size": 3}
         whole, small = folder / f"f_whole_{mode}.h5", folder / f"f_small_{mode}.h5"
-        filter_relabel(pool, folder / "teacher.pt", whole, count=12, seed=0, options=options,
-                       chunk_rows=10_000)
+        summary = filter_relabel(pool, folder / "teacher.pt", whole, count=12, seed=0,
+                                 options=options, chunk_rows=10_000)
+        assert (summary["rho"] is None) == (mode == "none")  # no rho an unfiltered set never used
         with monkeypatch.context() as patch:
             patch.setattr(filter_stage, "read_chunks", recording_read_chunks)
             patch.setattr(filter_stage, "read_array", read_array_but_not_images)

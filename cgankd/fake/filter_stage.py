@@ -146,6 +146,8 @@ def filter_relabel(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | 
     multiple of batch_size) only bounds memory: the output does not depend on it.
     """
     opts = checked_filter_options(options)
+    if opts["mode"] == "none":  # an unfiltered rung records and reports no rho it did not use
+        opts = {key: value for key, value in opts.items() if key not in ("rho", "burnin")}
     dev = pick_device(device)
     batch_size = int(opts["batch_size"])
     with open_h5(pool_h5) as f:
@@ -184,7 +186,7 @@ def filter_relabel(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | 
                                f"{count}; enlarge the subsample pool")
     final = teacher_labels[kept] if opts["relabel"] else labels[kept]
     summary = {
-        "task": task, "mode": opts["mode"], "rho": float(opts["rho"]),
+        "task": task, "mode": opts["mode"], "rho": opts.get("rho"),
         "relabel": bool(opts["relabel"]), "count": int(count), "pool": int(len(labels)),
         "cutoffs": cutoffs, "teacher_loss_mean_pool": float(losses.mean()),
         "teacher_loss_mean_kept": float(losses[kept].mean()),
