@@ -209,3 +209,17 @@ def test_snakemake_dry_run_fails_with_the_line(tmp_path, case):
     assert line in output, output[-2000:]
     assert "Traceback" not in output
     assert not (tmp_path / "results").exists()
+
+
+def test_a_study_level_with_a_mistake_fails_before_any_point_runs(tmp_path):
+    """cgankd.study plans points outside Snakemake: the same checks run on every point."""
+    from cgankd.config import load_schema
+    from cgankd.study.plan import load_study, plan_points
+
+    path = tmp_path / "rho.yaml"
+    path.write_text("factors:\n  rho: {key: filter.options.rho, levels: [0.5, 1.5]}\n")
+    experiment = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    with pytest.raises(CgankdInputError) as caught:
+        plan_points(load_study(path), experiment, load_schema(SCHEMA_PATH))
+    assert str(caught.value) == (f"{path}: factors.rho.levels.1.5: filter.options.rho: must be "
+                                 f"a number in (0, 1], got 1.5")

@@ -6,9 +6,11 @@ one Snakemake holds after the schema filled its defaults. Each problem is one li
 config path as the user wrote it (``filter.options.rhoo``, ``students.methods[1]``).
 """
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
+from cgankd.config import config_problem
 from cgankd.errors import CgankdInputError
 from cgankd.stage_options.data import check_data
 from cgankd.stage_options.dre import checked_dre_options
@@ -71,3 +73,28 @@ def check_config(config: Mapping[str, Any]) -> None:
     _students(config, task)
     if config["fake"]["enabled"]:
         _fakes(config, task, classes)
+
+
+def with_schema_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` with the schema's defaults filled in, as Snakemake's ``validate``
+    fills them: missing keys take their default, then nested objects are filled the same way."""
+    filled = copy.deepcopy(dict(config))
+    for key, spec in schema.get("properties", {}).items():
+        if key not in filled and "default" in spec:
+            filled[key] = copy.deepcopy(spec["default"])
+        if isinstance(filled.get(key), Mapping) and "properties" in spec:
+            filled[key] = with_schema_defaults(filled[key], spec)
+    return filled
+
+
+def config_error(config: Mapping[str, Any], schema: Mapping[str, Any]) -> str | None:
+    """The first problem of a config as written (the schema's, then check_config's), as one
+    line, or None: for callers that plan runs outside Snakemake (cgankd.study)."""
+    problem = config_problem(config, schema)
+    if problem:
+        return problem
+    try:
+        check_config(with_schema_defaults(config, schema))
+    except CgankdInputError as error:
+        return str(error)
+    return None

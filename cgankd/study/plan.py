@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from cgankd.config import config_problem
+from cgankd.stage_options.plan import config_error
 from cgankd.errors import CgankdInputError
 
 STUDY_KEYS = ("name", "description", "overrides", "factors")
@@ -196,13 +196,14 @@ def study_prefix(experiment: str, study: Study) -> str:
 
 def plan_points(study: Study, experiment_config: Mapping[str, Any],
                 schema: Mapping[str, Any]) -> tuple[Point, list[Point]]:
-    """The base point and one point per (factor, level), each config checked by the schema."""
+    """The base point and one point per (factor, level), each config checked as the workflow
+    checks it when it plans the run (schema, then cgankd.stage_options.check_config)."""
     prefix = study_prefix(experiment_name(experiment_config, schema), study)
     # A YAML alias (the digits configs' `recipe: *digits_recipe`) loads as one shared dict:
     # unshare it, or setting students.recipe.budget would change the teacher's recipe too.
     base_config = deep_merge(json.loads(json.dumps(experiment_config)), study.overrides)
     base_config["experiment"] = f"{prefix}-{BASE}"
-    problem = config_problem(base_config, schema)
+    problem = config_error(base_config, schema)  # the schema, then the plan-time checks
     if problem:
         raise CgankdInputError(f"{study.path}: overrides: {problem}")
     base = Point(BASE, BASE, base_config["experiment"], base_config)
@@ -214,7 +215,7 @@ def plan_points(study: Study, experiment_config: Mapping[str, Any],
             for path, value in level.settings.items():
                 set_path(config, path, value, where)
             config["experiment"] = f"{prefix}-{factor.name}-{level.label}"
-            problem = config_problem(config, schema)
+            problem = config_error(config, schema)
             if problem:
                 raise CgankdInputError(f"{where}: {problem}")
             points.append(Point(factor.name, level.label, config["experiment"], config,
