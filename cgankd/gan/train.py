@@ -474,6 +474,8 @@ def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: s
     if checkpoint is not None:
         trainer.load_state(checkpoint)
         start, history = int(checkpoint["iteration"]), list(checkpoint["history"])
+        if main:
+            print(f"cGAN: resuming from iteration {start} ({resume.path})", flush=True)
     else:
         resume.write_log([])  # an earlier, unresumable run's records go
     trainer.start_ranks()
