@@ -289,3 +289,25 @@ def test_dre_fit_resumes_without_retraining_its_extractor(tmp_path, monkeypatch)
         for record in curves["extractor_history"]:
             record.pop("seconds")  # wall time
     assert whole == cut
+
+
+def test_gan_time_interval_checkpoints_before_checkpoint_every(tmp_path):
+    from cgankd.errors import CgankdInputError
+    from cgankd.gan.train import train_cgan
+    from test_gan import TINY, _class_split
+
+    def kill(it, record):
+        if it == 3:
+            raise Killed
+    options = {**TINY, "iterations": 10, "checkpoint_every": 1000, "checkpoint_seconds": 1e-9}
+    with pytest.raises(Killed):
+        train_cgan(_class_split(), options, tmp_path, progress=False, on_iteration=kill)
+    # on_iteration runs before that iteration's checkpoint: the last one is after iteration 2
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 2
+    # The cadence is not part of the trajectory: another one still resumes.
+    summary = train_cgan(_class_split(), {**options, "checkpoint_seconds": 600}, tmp_path,
+                         progress=False)
+    assert summary["start_iteration"] == 2
+    with pytest.raises(CgankdInputError, match="checkpoint_seconds"):
+        train_cgan(_class_split(), {**options, "checkpoint_seconds": 0}, tmp_path,
+                   progress=False)

@@ -51,7 +51,7 @@ from cgankd.stage_options.gan import GAN_DEFAULTS, LABEL_INPUTS, TASKS, checked_
 # DEFAULTS, TASKS and LABEL_INPUTS stay importable from here.
 DEFAULTS = GAN_DEFAULTS
 # Options that do not change the training trajectory: a rerun that changes only these resumes.
-NOT_IN_TRAJECTORY = ("iterations", "checkpoint_every", "sample_every")
+NOT_IN_TRAJECTORY = ("iterations", "checkpoint_every", "checkpoint_seconds", "sample_every")
 GRID_COLUMNS = 10  # samples per class row / labels per sweep row
 # The EMA of BN running statistics does not match the EMA'd weights (samples in eval mode come
 # out wrong); as BigGAN's "standing statistics", they are re-estimated for the EMA generator
@@ -460,7 +460,7 @@ def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: s
         "config": config_hash({"options": {k: v for k, v in opts.items()
                                            if k not in NOT_IN_TRAJECTORY}, "seed": seed}),
         "inputs": {"train": data_fingerprint(train_split)}},
-        desc="cGAN", every=opts["checkpoint_every"], seconds=opts.get("checkpoint_seconds"),
+        desc="cGAN", every=opts["checkpoint_every"], seconds=opts["checkpoint_seconds"],
         log_path=out / LOG, match={"amp": (acc.amp, "fp32")}, device=dev)
     checkpoint = resume.load()
 

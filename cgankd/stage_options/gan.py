@@ -8,6 +8,7 @@ from cgankd.errors import CgankdInputError
 from cgankd.options import merge_options, require_choice, require_int, require_number
 from cgankd.stage_options.names import (DIFFAUG_POLICIES, GAN_BACKBONES, GAN_LOSSES,
                                         GAN_MULTS_RESOLUTIONS, check_known)
+from cgankd.stage_options.recipe import RECIPE_DEFAULTS
 
 # ILI pretraining of the CcGAN's label embedding (label_input: ili), cgankd/gan/label_embedding.py
 ILI_DEFAULTS: dict[str, Any] = {
@@ -53,6 +54,8 @@ GAN_DEFAULTS: dict[str, Any] = {
     # maps different z of one label to one image. 0 disables it.
     "mode_seeking": 0.0,
     "checkpoint_every": 500,  # iterations between checkpoints (plus one at the end)
+    # ... and at most this many seconds of wall time apart: the students' default
+    "checkpoint_seconds": RECIPE_DEFAULTS["checkpoint_seconds"],
     "sample_every": 1000,  # iterations between sample sheets in samples/ (0: only the final one)
     # Regression (CcGAN) only:
     "label_input": "nli",  # nli: scalar label (G's first dense layer, D projection); ili: y2h(y)
@@ -98,6 +101,7 @@ def checked_gan_options(options: Mapping[str, Any] | None, task: str | None = No
     for key in ("dim_shared", "ema_start", "sample_every"):
         require_int(opts[key], f"{where}.{key}", 0)
     require_number(opts["mode_seeking"], f"{where}.mode_seeking", 0)
+    require_number(opts["checkpoint_seconds"], f"{where}.checkpoint_seconds", 0, low_open=True)
     require_number(opts["ema_decay"], f"{where}.ema_decay", 0, 1, high_open=True)
     for key in ("lr_g", "lr_d", "m_kappa", "ili_width", "ili_lr"):
         require_number(opts[key], f"{where}.{key}", 0, low_open=True)
