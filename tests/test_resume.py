@@ -311,3 +311,31 @@ def test_gan_time_interval_checkpoints_before_checkpoint_every(tmp_path):
     with pytest.raises(CgankdInputError, match="checkpoint_seconds"):
         train_cgan(_class_split(), {**options, "checkpoint_seconds": 0}, tmp_path,
                    progress=False)
+
+
+@pytest.mark.parametrize("kill_at_save", [2, 4])  # in the regressor's epochs; in y2h's
+def test_ili_pretraining_resumes_to_the_uninterrupted_embedding(tmp_path, monkeypatch,
+                                                                   kill_at_save):
+    from cgankd.gan.train import train_cgan
+    from test_gan import TINY, _regression_split
+    options = {**TINY, "iterations": 2, "label_input": "ili", "ili_width": 0.125,
+               "ili_blocks": [1, 1, 1, 1], "ili_regressor_epochs": 3, "ili_y2h_epochs": 3}
+    train_cgan(_regression_split(), options, tmp_path / "whole", seed=5, progress=False)
+    saves = []
+
+    def killed(self, done):
+        saves.append(done)
+        if self.desc == "ILI" and len(saves) == kill_at_save:
+            raise Killed
+    monkeypatch.setattr(Resume, "stop_if_asked", killed)
+    with pytest.raises(Killed):
+        train_cgan(_regression_split(), options, tmp_path / "cut", seed=5, progress=False)
+    monkeypatch.undo()
+    train_cgan(_regression_split(), options, tmp_path / "cut", seed=5, progress=False)
+    whole, cut = (torch.load(tmp_path / name / "generator.pt", weights_only=True)
+                  for name in ("whole", "cut"))
+    for part in ("y2h_state_dict", "state_dict"):
+        for key, value in whole[part].items():
+            assert torch.equal(value, cut[part][key]), (part, key)
+    assert (tmp_path / "whole" / "ili_pretrain.json").read_text() == \
+        (tmp_path / "cut" / "ili_pretrain.json").read_text()

@@ -5,6 +5,10 @@ scalar y. The embedding space is learnt from images: (a) a ResNet-34-style regre
 x -> h (ReLU) -> y with MSE; (b) an MLP y2h is trained so that h2y(y2h(y~)) = y~ on noisy
 labels y~ = clamp(y + N(0, 0.2^2), 0, 1), with h2y (the regressor's last linear layer) frozen,
 so y2h(y) lands where images of label y put their features.
+
+Resumable: given a ``cgankd.train.resume.Resume``, both steps checkpoint at epoch ends, and a
+last checkpoint holds the finished pair, so a GAN killed before its own first checkpoint does
+not pretrain again.
 """
 
 from collections.abc import Callable, Mapping
@@ -18,6 +22,7 @@ from tqdm import tqdm
 from cgankd.conventions import LabelScale, to_float
 from cgankd.h5io import Split
 from cgankd.options import merge_options
+from cgankd.train.resume import Resume
 # This pretraining's options are defined with the GAN's, torch-free (plan-time checks).
 from cgankd.stage_options.gan import ILI_DEFAULTS
 
@@ -92,12 +97,23 @@ class Y2H(nn.Module):
 
 def _fit(parameters, batch_loss: Callable[[torch.Tensor], torch.Tensor | None], n: int,
          epochs: int, opts: Mapping[str, Any], generator: torch.Generator, desc: str,
-         progress: bool) -> list[float]:
+         progress: bool, *, phase: str, nets: Mapping[str, nn.Module],
+         resume: Resume | None = None, checkpoint: Mapping[str, Any] | None = None,
+         carry: Mapping[str, Any] | None = None) -> list[float]:
     """Adam over ``epochs`` shuffled passes of n samples; ``batch_loss(indices)`` gives the
-    loss of one batch (None skips it). Returns the mean loss per epoch."""
+    loss of one batch (None skips it). Returns the mean loss per epoch.
+
+    With ``resume``, epoch ends are checkpointed (``phase``, the ``nets``' states, the
+    optimiser, the generator, ``carry``); a ``checkpoint`` of this phase continues from there.
+    """
     optimiser = torch.optim.Adam(parameters, lr=opts["ili_lr"])
-    curve = []
-    for _ in tqdm(range(epochs), desc=desc, disable=not progress):
+    curve, first = [], 0
+    if checkpoint is not None and checkpoint["phase"] == phase:
+        optimiser.load_state_dict(checkpoint["optimiser"])
+        curve, first = list(checkpoint["curve"]), int(checkpoint["epoch"])
+        generator.set_state(checkpoint["generator"])
+    for epoch in tqdm(range(first, epochs), desc=desc, disable=not progress, initial=first,
+                      total=epochs):
         total = 0.0
         for idx in torch.randperm(n, generator=generator).split(opts["ili_batch_size"]):
             loss = batch_loss(idx)
@@ -108,15 +124,22 @@ def _fit(parameters, batch_loss: Callable[[torch.Tensor], torch.Tensor | None], 
             optimiser.step()
             total += loss.item() * len(idx)
         curve.append(total / n)
+        if resume is not None and resume.due(epoch + 1, epochs):
+            resume.save({**(carry or {}), "phase": phase, "epoch": epoch + 1, "curve": curve,
+                         "optimiser": optimiser.state_dict(), "generator": generator.get_state(),
+                         **{name: net.state_dict() for name, net in nets.items()}}, [])
+            resume.stop_if_asked(epoch + 1)
     return curve
 
 
 def pretrain_label_embedding(split: Split, options: Mapping[str, Any], device: torch.device, *,
-                             generator: torch.Generator | None = None, progress: bool = True
+                             generator: torch.Generator | None = None, progress: bool = True,
+                             resume: Resume | None = None
                              ) -> tuple[LabelEmbedRegressor, Y2H, dict[str, list[float]]]:
     """Train the regressor, then y2h, on ``split``; return both (eval mode) and loss curves.
 
     ``options`` may hold other keys (the GAN's whole option dict); the ``ili_*`` ones are used.
+    ``resume`` checkpoints both steps and continues from its checkpoint.
     """
     opts = merge_options(ILI_DEFAULTS, {k: v for k, v in options.items() if k in ILI_DEFAULTS},
                          "gan")
@@ -125,26 +148,47 @@ def pretrain_label_embedding(split: Split, options: Mapping[str, Any], device: t
     y_all = torch.as_tensor(LabelScale.from_attrs(split.attrs).normalise(
         split.labels.astype(np.float64)), dtype=torch.float32)
 
+    checkpoint = None if resume is None else resume.load(device)
+    phase = None if checkpoint is None else checkpoint["phase"]  # regressor | y2h | done
+    # Built in the same order on a resume: the global RNG they draw from stays in step.
     regressor = LabelEmbedRegressor(split.images.shape[1], width=opts["ili_width"],
                                     blocks=opts["ili_blocks"]).to(device).train()
+    if checkpoint is not None:
+        regressor.load_state_dict(checkpoint["regressor"])
 
     def regression_loss(idx: torch.Tensor) -> torch.Tensor | None:
         if len(idx) < 2:  # BatchNorm needs two samples
             return None
         return nn.functional.mse_loss(regressor(x_all[idx].to(device)), y_all[idx].to(device))
 
-    regressor_curve = _fit(regressor.parameters(), regression_loss, len(y_all),
-                           opts["ili_regressor_epochs"], opts, generator, "ILI regressor", progress)
+    if phase in ("y2h", "done"):
+        regressor_curve = list(checkpoint["regressor_mse"])
+    else:
+        regressor_curve = _fit(regressor.parameters(), regression_loss, len(y_all),
+                               opts["ili_regressor_epochs"], opts, generator, "ILI regressor",
+                               progress, phase="regressor", nets={"regressor": regressor},
+                               resume=resume, checkpoint=checkpoint)
     regressor.eval().requires_grad_(False)
 
     y2h = Y2H().to(device)
+    if phase in ("y2h", "done"):
+        y2h.load_state_dict(checkpoint["y2h"])
 
     def inversion_loss(idx: torch.Tensor) -> torch.Tensor:
         noise = torch.randn(len(idx), generator=generator) * opts["ili_label_noise"]
         y_noisy = (y_all[idx] + noise).clamp(0, 1).to(device)
         return nn.functional.mse_loss(regressor.h2y(y2h(y_noisy)).squeeze(1), y_noisy)
 
-    y2h_curve = _fit(y2h.parameters(), inversion_loss, len(y_all), opts["ili_y2h_epochs"], opts,
-                     generator, "ILI y2h", progress)
+    if phase == "done":
+        y2h_curve = list(checkpoint["y2h_mse"])
+    else:
+        y2h_curve = _fit(y2h.parameters(), inversion_loss, len(y_all), opts["ili_y2h_epochs"],
+                         opts, generator, "ILI y2h", progress, phase="y2h",
+                         nets={"regressor": regressor, "y2h": y2h}, resume=resume,
+                         checkpoint=checkpoint, carry={"regressor_mse": regressor_curve})
+    if resume is not None and phase != "done":
+        resume.save({"phase": "done", "regressor": regressor.state_dict(),
+                     "y2h": y2h.state_dict(), "regressor_mse": regressor_curve,
+                     "y2h_mse": y2h_curve}, [])
     y2h.eval().requires_grad_(False)
     return regressor, y2h, {"regressor_mse": regressor_curve, "y2h_mse": y2h_curve}

@@ -60,6 +60,7 @@ STANDING_BATCHES = 16
 STANDING_SEED = 20210407  # fixed: standing statistics never touch the training RNG
 GRID_MAX_ROWS = 20  # classes shown when there are more
 CHECKPOINT = "checkpoint.pt"
+ILI_CHECKPOINT = "ili_checkpoint.pt"  # the label embedding's pretraining (label_input: ili)
 GENERATOR = "generator.pt"
 LOG = "log.jsonl"
 GRID = "samples.png"
@@ -403,16 +404,19 @@ def generator_payload(final: nn.Module, trainer: Trainer, *, options_hash: str, 
 
 def _pretrain_or_restore_y2h(split: Split, opts: dict[str, Any], device: torch.device,
                              checkpoint: Mapping[str, Any] | None, out: Path, seed: int,
-                             progress: bool, world: distributed.World) -> nn.Module | None:
+                             progress: bool, world: distributed.World,
+                             resume: Resume) -> nn.Module | None:
     if split.task != "regression" or opts["label_input"] != "ili":
         return None
     if checkpoint is not None:
         y2h = Y2H().to(device)
         y2h.load_state_dict(checkpoint["y2h"])
         return y2h.eval().requires_grad_(False)
+    ili = Resume(out / ILI_CHECKPOINT, resume.parts, desc="ILI", every=1,
+                 seconds=opts["checkpoint_seconds"], device=device)
     _, y2h, curves = pretrain_label_embedding(
         split, opts, device, generator=torch.Generator().manual_seed(seed + 1),
-        progress=progress and world.main)
+        progress=progress and world.main, resume=ili)
     # Every rank pretrains from the same seed; rank 0's copy is the one all condition on, so
     # that GPU-dependent rounding cannot give the ranks different label embeddings.
     world.broadcast_module(y2h)
@@ -467,7 +471,7 @@ def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: s
     seed_everything(seed)  # the nets' initialisation
     setup = build_setup(train_split, opts, dev)
     y2h = _pretrain_or_restore_y2h(train_split, opts, dev, checkpoint, out, seed, progress,
-                                   world)
+                                   world, resume)
     trainer = Trainer(setup, opts, dev, y2h, acc, world)
     trainer.rng.manual_seed(seed)
     start, history = 0, []  # history: every log record so far, kept in each checkpoint
