@@ -39,7 +39,8 @@ def _split(path: Path, n: int, seed: int) -> Path:
 
 @pytest.fixture
 def splits(tmp_path):
-    return {"train": _split(tmp_path / "train.h5", 48, 0), "val": _split(tmp_path / "val.h5", 24, 1),
+    return {"train": _split(tmp_path / "train.h5", 48, 0),
+            "val": _split(tmp_path / "val.h5", 24, 1),
             "fakes": _split(tmp_path / "fakes.h5", 24, 2)}
 
 

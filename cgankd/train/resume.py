@@ -172,8 +172,8 @@ class Resume:
             if reason is not None:
                 checkpoint = None
                 if self.world.main:
-                    print(f"{self.desc}: {self.path}: checkpoint {reason}, not {self.desc}'s "
-                          f"run; training from scratch", file=sys.stderr, flush=True)
+                    print(f"{self.desc}: {self.path}: checkpoint {reason}; training from "
+                          f"scratch", file=sys.stderr, flush=True)
         if checkpoint is not None and self.world.main:
             self.write_log(checkpoint.get("history", []))
         self.world.barrier()

@@ -11,7 +11,6 @@ writes the log and checkpoints. ``accel`` options (``cgankd.accel``) set autocas
 layout and compilation; their defaults leave a CPU run plain fp32.
 """
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -131,8 +130,12 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
     """Train ``objective`` (whose ``student`` is scored on ``val``) for the recipe's budget.
 
     The step count is ``resolved_steps(recipe, len(train))``; ``recipe['selection']`` picks the
-    returned weights. ``checkpoint_path`` holds the resumable state; a checkpoint with another
-    ``fingerprint`` (other recipe, data or net), step count or autocast precision is ignored.
+    returned weights. ``checkpoint_path`` holds the resumable state (``cgankd.train.resume``);
+    ``fingerprint`` is its resume key: ``resume.key_parts`` of the run's config and input
+    files, or a plain string in tests. A checkpoint with another key, step count or autocast
+    precision is ignored (one line on stderr says why). SIGINT/SIGTERM stop the run at the
+    next step boundary with a checkpoint; besides every ``checkpoint_every`` steps, one is
+    written every ``checkpoint_seconds`` of wall time.
     ``accel`` holds ``cgankd.accel`` options. ``on_step`` is a test hook called after each step.
     """
     steps, batch_size = resolved_steps(recipe, len(train)), int(recipe["batch_size"])
@@ -211,8 +214,9 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
             n_running += 1
             done = step + 1
             if done % int(recipe["eval_every"]) == 0 or done == steps:
-                val_metrics = score(predict(student, val_dev.images, int(recipe["eval_batch_size"]),
-                                            device, acc), val_dev.labels, task, label_scale)
+                outputs = predict(student, val_dev.images, int(recipe["eval_batch_size"]), device,
+                                  acc)
+                val_metrics = score(outputs, val_dev.labels, task, label_scale)
                 train_means = world.mean({k: v / n_running for k, v in running.items()}, device)
                 history.append({"step": done, "lr": optimizer.param_groups[0]["lr"],
                                 "train": train_means,
