@@ -150,3 +150,37 @@ def test_checkpoint_of_another_step_count_is_ignored(tmp_path):
     result, _ = _fit(tmp_path, recipe, train=concat([bar_images(), bar_images(seed=2)]),
                      name="c")
     assert result.steps == 24 and result.history[0]["step"] == 3  # started from 0
+
+
+def test_real_fraction_fills_every_batch_with_that_share_of_real_rows():
+    rows_of = trainer.batch_rows(n=110, batch_size=16, seed=3, real_rows=10, real_fraction=0.5)
+    seen_real = set()
+    for step in range(5):
+        rows = rows_of(step)
+        assert len(rows) == 16  # (a batch that crosses an epoch of the 10 may repeat a row)
+        real = rows[rows < 10]
+        assert len(real) == 8  # uniform draws would give 10 / 110 of 16, about 1.5
+        seen_real.update(real.tolist())
+        assert torch.equal(rows, trainer.batch_rows(110, 16, 3, 10, 0.5)(step))  # stateless
+    assert seen_real == set(range(10))  # whole passes over the real rows
+
+
+def test_real_fraction_unset_or_without_fakes_is_uniform():
+    uniform = trainer.BatchRows(110, 16, 3)
+    for real_rows, fraction in ((10, None), (110, 0.5), (None, 0.5)):
+        assert torch.equal(trainer.batch_rows(110, 16, 3, real_rows, fraction)(2), uniform(2))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 0.01, 0.99, "half"])
+def test_real_fraction_leaving_no_real_or_no_fake_image_names_the_key(fraction):
+    with pytest.raises(CgankdInputError, match=r"students\.recipe\.real_fraction"):
+        checked_recipe({"real_fraction": fraction, "batch_size": 16}, "students.recipe")
+
+
+def test_real_fraction_changes_the_training_of_a_real_plus_fake_set(tmp_path):
+    train = concat([bar_images(), bar_images(seed=2)])
+    _, uniform = _fit(tmp_path, {**BASE, "steps": 6}, train=train, name="uniform")
+    _, mixed = _fit(tmp_path, {**BASE, "steps": 6, "real_fraction": 0.75}, train=train,
+                    name="mixed", real_rows=96)
+    assert any(not torch.equal(a, b) for a, b in zip(uniform.state_dict().values(),
+                                                      mixed.state_dict().values()))

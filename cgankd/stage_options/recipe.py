@@ -41,6 +41,10 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     # checkpoint_every, loses at most that much (cgankd/train/resume.py)
     "checkpoint_seconds": 600,
     "eval_batch_size": 512,
+    # Share of each batch drawn from the real images when fakes are added (null: uniform over
+    # real + fakes, as the paper). The fakes are worse data than the real images they came
+    # from; mixed uniformly, 5,000 fakes beside 500 real images fill 91 % of every batch.
+    "real_fraction": None,
     # Vanilla KD reads the teacher's outputs per (image, augmentation view) from a table
     # computed once (cgankd/kd/teacher_cache.py): "auto" when that costs fewer teacher passes
     # than the run and fits in 512 MiB; true/false force it. Same values up to float rounding.
@@ -70,6 +74,12 @@ def checked_recipe(overrides: Mapping[str, Any] | None, where: str) -> dict[str,
         require_int(recipe[key], f"{where}.{key}", 0)
     for key in ("lr", "momentum", "weight_decay", "lr_decay"):
         require_number(recipe[key], f"{where}.{key}", 0)
+    fraction = recipe["real_fraction"]
+    if fraction is not None:
+        require_number(fraction, f"{where}.real_fraction", 0, 1, low_open=True, high_open=True)
+        if not 0 < round(fraction * recipe["batch_size"]) < recipe["batch_size"]:
+            raise CgankdInputError(f"{where}.real_fraction: {fraction} of a batch of "
+                                   f"{recipe['batch_size']} leaves no real or no fake image in it")
     require_number(recipe["checkpoint_seconds"], f"{where}.checkpoint_seconds", 0, low_open=True)
     for key in ("flip", "nesterov"):
         if not isinstance(recipe[key], bool):

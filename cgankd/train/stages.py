@@ -117,7 +117,8 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
     result = fit(objective, student, train, val, recipe, task=task, label_scale=scale,
                  device=dev, seed=seed, checkpoint_path=out_model.with_suffix(".resume.pt"),
                  log_path=out_log, fingerprint=resume_key, desc=f"{role} {net_name}",
-                 progress=progress, accel=accel)
+                 progress=progress, accel=accel,
+                 real_rows=len(sets[0]) if extra_train_h5 else None)
     meta = {**stable, "config_hash": config_hash(stable), "identity": dict(identity or {}),
             "task": task, "num_outputs": num_outputs, "in_channels": in_channels,
             "resolution": int(train_split.images.shape[-1]),

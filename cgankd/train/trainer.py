@@ -68,6 +68,32 @@ class BatchRows:
         return torch.cat(parts)
 
 
+class MixedBatchRows:
+    """Rows of step ``s`` when the first ``n_real`` rows are real images and the rest fakes:
+    ``n_real_per_batch`` rows from the real ones and the rest from the fakes, each drawn by its
+    own ``BatchRows`` (so both streams are stateless in the step and a resume draws the same)."""
+
+    def __init__(self, n_real: int, n: int, batch_size: int, n_real_per_batch: int, seed: int):
+        self.n_real = n_real
+        self.real = BatchRows(n_real, n_real_per_batch, seed)
+        # another seed for the fakes' permutations: the two streams must not move in lockstep
+        self.fake = BatchRows(n - n_real, batch_size - n_real_per_batch, seed + STEP_SEED_STRIDE)
+
+    def __call__(self, step: int) -> torch.Tensor:
+        return torch.cat([self.real(step), self.n_real + self.fake(step)])
+
+
+def batch_rows(n: int, batch_size: int, seed: int, real_rows: int | None,
+               real_fraction: float | None) -> BatchRows | MixedBatchRows:
+    """Uniform batches over all ``n`` rows (the paper's), or, with ``real_fraction`` set and a
+    training set whose first ``real_rows`` rows are real and the rest fakes, batches holding
+    that share of real images whatever the two sets' sizes."""
+    if real_fraction is None or real_rows is None or real_rows >= n:
+        return BatchRows(n, batch_size, seed)
+    # checked_recipe keeps this share at least one image of each kind
+    return MixedBatchRows(real_rows, n, batch_size, round(real_fraction * batch_size), seed)
+
+
 @torch.no_grad()
 def predict(net: torch.nn.Module, images: torch.Tensor, batch_size: int,
             device: torch.device, accel: Accel | None = None) -> torch.Tensor:
@@ -126,7 +152,7 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
         device: torch.device, seed: int, checkpoint_path: str | Path, log_path: str | Path,
         fingerprint: str | Mapping[str, Any], desc: str = "train", progress: bool = True,
         on_step: Callable[[int], None] | None = None,
-        accel: Mapping[str, Any] | None = None) -> TrainResult:
+        accel: Mapping[str, Any] | None = None, real_rows: int | None = None) -> TrainResult:
     """Train ``objective`` (whose ``student`` is scored on ``val``) for the recipe's budget.
 
     The step count is ``resolved_steps(recipe, len(train))``; ``recipe['selection']`` picks the
@@ -137,6 +163,8 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
     next step boundary with a checkpoint; besides every ``checkpoint_every`` steps, one is
     written every ``checkpoint_seconds`` of wall time.
     ``accel`` holds ``cgankd.accel`` options. ``on_step`` is a test hook called after each step.
+    ``real_rows``: how many leading rows of ``train`` are real images (the rest are fakes), for
+    ``recipe['real_fraction']``.
     """
     steps, batch_size = resolved_steps(recipe, len(train)), int(recipe["batch_size"])
     selection = recipe["selection"]
@@ -152,7 +180,7 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
                                 nesterov=bool(recipe["nesterov"]))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe, steps))
     scaler = acc.grad_scaler()
-    rows_of = BatchRows(len(train), batch_size, seed)
+    rows_of = batch_rows(len(train), batch_size, seed, real_rows, recipe.get("real_fraction"))
 
     start, history = 0, []
     running: dict[str, float] = {}  # train loss sums since the last evaluation, and their count
