@@ -99,6 +99,25 @@ def test_student_starts_over_when_a_fake_set_changed(tmp_path, splits, monkeypat
         assert torch.equal(value, _weights(out / "model.pt")[key]), key
 
 
+def test_kd_student_starts_over_when_its_teacher_was_retrained(tmp_path, splits, monkeypatch,
+                                                               capsys):
+    def teacher(seed):
+        stages.train_model(role="teacher", train_h5=splits["train"], val_h5=splits["val"],
+                           out_model=tmp_path / "teacher.pt", out_log=tmp_path / "t.jsonl",
+                           net_cfg=NET, recipe={**RECIPE, "steps": 4}, seed=seed,
+                           progress=False)
+    teacher(0)
+    kd = dict(kd_method="kd", teacher_model=tmp_path / "teacher.pt")
+    _killed_at(monkeypatch, 6)
+    with pytest.raises(Killed):
+        _student(splits, tmp_path / "run", **kd)
+    monkeypatch.undo()
+    teacher(1)  # train_teacher reran: another teacher under the same path
+    capsys.readouterr()
+    _student(splits, tmp_path / "run", **kd)
+    assert "other input files (teacher)" in capsys.readouterr().err
+
+
 def test_student_log_rewritten_in_full_on_resume(tmp_path, splits, monkeypatch):
     _student(splits, tmp_path / "whole")
     out = tmp_path / "run"
@@ -158,6 +177,7 @@ t._student(splits, Path(sys.argv[1]) / "run", recipe={{**t.RECIPE, "steps": 40}}
 """
 
 
+@pytest.mark.slow  # two Python processes that import torch: ~10-20 s on 2 busy cores
 def test_sigint_stops_at_a_step_boundary_with_a_checkpoint(tmp_path, splits):
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(tests=str(REPO / "tests")))
