@@ -270,6 +270,21 @@ def test_a_lower_mae_is_a_positive_gain_and_missing_runs_count_no_seed(tmp_path)
     assert row["n"] == 0 and math.isnan(row["gain"])
 
 
+def test_the_validation_gain_is_paired_too_and_the_test_gain_does_not_enter_it(tmp_path):
+    results = tmp_path / "r"
+    # test says cGAN-KD wins by 3; validation says it loses 1 point and 0.1 of loss
+    for seed, (nokd, cgan) in enumerate([(90.0, 93.0), (91.0, 94.0)]):
+        for run, test, val, loss in (("real/none", nokd, 96.0, 0.2),
+                                     ("filtered/none", cgan, 95.0, 0.3)):
+            _write(results / f"students/cnn2/{run}/seed{seed}/test_metrics.json",
+                   json.dumps({"accuracy": test, "seed": seed,
+                               "val": {"accuracy": val, "score": val, "loss": loss}}))
+    (row,) = point_rows("s", _point(methods=("none",), kd_methods=()), results)
+    assert row["gain"] == pytest.approx(3.0)
+    assert row["val_gain"] == pytest.approx(-1.0) and row["val_loss_gain"] == pytest.approx(-0.1)
+    assert row["val_ci_low"] == row["val_ci_high"] == pytest.approx(-1.0)  # no spread
+
+
 def test_the_figure_has_a_panel_per_factor(tmp_path):
     def row(factor, level, comparison, gain, low, high):
         return {"factor": factor, "level": level, "key": "k", "net": "cnn2", "metric": "accuracy",

@@ -5,7 +5,9 @@ are read for the variants its config trains; the gain of cGAN-KD over NOKD, and 
 cGAN-KD + X over X for every KD method X trained both ways, is the paired mean difference over
 seeds with its 95 % t-interval (positive = better; MAE differences are baseline minus variant)
 and its share of the teacher-NOKD gap (both as ``cgankd.report.paired`` computes them for
-the results table).
+the results table). The same paired gain on the validation split (its score, and its loss,
+which 100 validation images resolve more finely than accuracy) is what a level is chosen on:
+never the test gain.
 """
 
 import csv
@@ -23,7 +25,8 @@ REAL = "real"  # rules/common.smk: the student's training set without fakes
 NO_KD = "none"
 COLUMNS = ("study", "factor", "key", "level", "experiment", "net", "metric", "comparison",
            "variant", "baseline", "n", "gain", "std", "ci_low", "ci_high", "variant_mean",
-           "baseline_mean", "teacher", "gap_closed_pct")
+           "baseline_mean", "teacher", "gap_closed_pct", "val_gain", "val_ci_low", "val_ci_high",
+           "val_loss_gain", "val_loss_ci_low", "val_loss_ci_high")
 
 
 def _label(fakes: str, method: str) -> str:
@@ -43,23 +46,43 @@ def comparisons(config: Mapping[str, Any]) -> list[tuple[tuple[str, str], tuple[
     return pairs + [((final, m), (REAL, m)) for m in fake.get("kd_methods", []) if m in methods]
 
 
-def _read(path: Path) -> tuple[str, float] | None:
+def _read(path: Path, split: str = "test") -> tuple[str, float] | None:
+    """(metric name, value) on the test split, or on validation: "val" (its score, higher is
+    better) or "val_loss"."""
     if not path.is_file():
         return None
     metrics = json.loads(path.read_text())
     key = "accuracy" if "accuracy" in metrics else "mae"
-    return key, float(metrics[key])
+    if split == "test":
+        return key, float(metrics[key])
+    val = metrics.get("val") or {}
+    name = "score" if split == "val" else "loss"
+    return (split, float(val[name])) if name in val else None
 
 
 def _by_seed(results: Path, net: str, variant: tuple[str, str],
-             seeds: Sequence[int]) -> tuple[str | None, dict[int, float]]:
+             seeds: Sequence[int], split: str = "test") -> tuple[str | None, dict[int, float]]:
     metric, values = None, {}
     for seed in seeds:
         got = _read(results / "students" / net / variant[0] / variant[1] / f"seed{seed}"
-                    / "test_metrics.json")
+                    / "test_metrics.json", split)
         if got is not None:
             metric, values[int(seed)] = got[0], got[1]
     return metric, values
+
+
+def _val_gains(results: Path, net: str, variant: tuple[str, str], baseline: tuple[str, str],
+               seeds: Sequence[int]) -> dict[str, float]:
+    """The paired gain on the validation split: its score (higher is better for accuracy and
+    for the negated MAE alike) and its loss (lower is better)."""
+    out = {}
+    for split, prefix, higher in (("val", "val", True), ("val_loss", "val_loss", False)):
+        diff = paired_difference(_by_seed(results, net, variant, seeds, split)[1],
+                                 _by_seed(results, net, baseline, seeds, split)[1],
+                                 higher_is_better=higher)
+        out.update({f"{prefix}_gain": diff["mean"], f"{prefix}_ci_low": diff["low"],
+                    f"{prefix}_ci_high": diff["high"]})
+    return out
 
 
 def _mean(values: Mapping[int, float]) -> float:
@@ -90,7 +113,8 @@ def point_rows(study: str, point: Point, results: Path) -> list[dict[str, Any]]:
                 "variant": _label(*variant), "baseline": _label(*baseline), "n": diff["n"],
                 "gain": diff["mean"], "std": diff["std"], "ci_low": diff["low"],
                 "ci_high": diff["high"], "variant_mean": _mean(v), "baseline_mean": _mean(b),
-                "teacher": teacher_value, "gap_closed_pct": 100 * closed})
+                "teacher": teacher_value, "gap_closed_pct": 100 * closed,
+                **_val_gains(results, net, variant, baseline, seeds)})
     return rows
 
 
