@@ -18,7 +18,8 @@ from cgankd.distributed import World
 from cgankd.errors import CgankdInputError
 from cgankd.gan.models import build_generator
 from cgankd.gan.diffaug import diff_augment
-from cgankd.gan.train import Trainer, _check_world
+from cgankd.gan.train import _check_world
+from cgankd.gan.trainer import Trainer
 from cgankd.h5io import Split, write_split
 from cgankd.train.model_file import load_model
 

@@ -203,7 +203,7 @@ def test_native_resolution_draws_small_and_resizes_like_the_data():
 
 
 def test_mode_seeking_ratio_and_option(tmp_path):
-    from cgankd.gan.train import mode_seeking_ratio
+    from cgankd.gan.trainer import mode_seeking_ratio
 
     z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 2.0], [0.0, 0.0]])
     images = torch.tensor([[0.0], [3.0], [1.0], [1.0]])

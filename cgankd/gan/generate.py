@@ -16,6 +16,7 @@ from cgankd.conventions import LabelScale, to_uint8
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
 from cgankd.train.resume import load_checkpoint
+from cgankd.gan.generator_file import GENERATOR_FORMAT
 from cgankd.gan.label_embedding import Y2H
 from cgankd.gan.models import LabelledGenerator, build_generator
 from cgankd.h5io import StreamingH5Writer
@@ -29,7 +30,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "auto"
     """The EMA generator in eval mode, taking (z, labels normalised as the pipeline does), and
     the file's metadata (task, backbone, kwargs, num_classes or label_min/label_max, options)."""
     blob = load_checkpoint(path)
-    if blob.get("format") != "cgankd-generator/1":
+    if blob.get("format") != GENERATOR_FORMAT:
         raise CgankdInputError(f"{path}: not a cgankd generator file (format "
                                f"{blob.get('format')!r})")
     dev = device if isinstance(device, torch.device) else pick_device(device)
