@@ -27,30 +27,6 @@ def config_hash(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
 
 
-def source_hash(*parts: str) -> str:
-    """Hash of the package's source files under ``parts`` (paths relative to ``cgankd/``).
-
-    With no parts, the whole package. Only ``.py`` files count, with their relative paths, so
-    caches and bytecode never change the hash; a stage passes the hash of the code it runs as a
-    Snakemake param, and editing that code reruns the stage.
-    """
-    roots = [PACKAGE_DIR / p for p in parts] if parts else [PACKAGE_DIR]
-    files: set[Path] = set()
-    for root in roots:
-        if root.is_file():
-            files.add(root)
-        elif root.is_dir():
-            files.update(root.rglob("*.py"))
-        else:
-            raise FileNotFoundError(f"source_hash: no such package path {root}")
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def git_sha() -> str:
     """The repository's HEAD commit (with '-dirty' when the tree has changes), or 'unknown'."""
     try:

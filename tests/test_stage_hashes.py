@@ -1,0 +1,175 @@
+"""Stage source hashes follow the import graph: comments and docstrings rerun nothing, code
+reruns exactly the stages that import it, and no stage runs a module its hash leaves out."""
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cgankd.code_hash import PACKAGE_DIR, covered_modules
+from cgankd.stages import STAGE_ENTRIES, stage_modules, stage_source_hash
+
+REPO = PACKAGE_DIR.parent
+CRD = "cgankd.kd.crd"
+
+
+@pytest.fixture
+def package_copy(tmp_path):
+    """A copy of the package to edit, and a function giving every stage's hash of that copy."""
+    root = tmp_path / "cgankd"
+    shutil.copytree(PACKAGE_DIR, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root, lambda: {stage: stage_source_hash(stage, root) for stage in STAGE_ENTRIES}
+
+
+def test_copy_hashes_like_the_package(package_copy):
+    root, hashes = package_copy
+    assert hashes() == {stage: stage_source_hash(stage) for stage in STAGE_ENTRIES}
+    # and again from the cache file the first call left in the copy
+    assert (root / "__pycache__" / "cgankd-code-hash.json").is_file()
+    assert hashes() == {stage: stage_source_hash(stage) for stage in STAGE_ENTRIES}
+
+
+def test_comments_and_docstrings_change_no_hash(package_copy):
+    root, hashes = package_copy
+    before = hashes()
+    crd = root / "kd" / "crd.py"
+    source = crd.read_text()
+    tree = ast.parse(source)
+    function = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef))
+    lines = source.splitlines(keepends=True)
+    # a comment line above a function (moves every later line), one at a line's end, an edited
+    # module docstring and a docstring given to a function that had none or had another
+    first = function.body[0]
+    indent = " " * first.col_offset
+    doc = f'{indent}"""A docstring added by the test."""\n'
+    if ast.get_docstring(function) is not None:
+        lines[first.lineno - 1:first.end_lineno] = [doc]
+    else:
+        lines.insert(first.lineno - 1, doc)
+    lines.insert(function.lineno - 1, "# a comment added by the test\n")
+    lines[-1] = lines[-1].rstrip("\n") + "  # and a trailing one\n"
+    edited = "".join(lines)
+    assert ast.get_docstring(tree) is not None
+    edited = edited.replace(ast.get_docstring(tree).splitlines()[0], "Another module summary.", 1)
+    assert edited != source
+    crd.write_text(edited)
+    assert hashes() == before
+
+
+def test_code_change_reruns_the_stages_importing_it(package_copy):
+    root, hashes = package_copy
+    before = hashes()
+    with (root / "kd" / "crd.py").open("a") as f:
+        f.write("\nCHANGED_BY_TEST = 1\n")
+    after = hashes()
+    changed = {stage for stage in STAGE_ENTRIES if after[stage] != before[stage]}
+    assert changed == {stage for stage in STAGE_ENTRIES if CRD in stage_modules(stage, root)}
+    # Teacher and students run one entry (train/stages.py, which imports the KD objective), and
+    # importing any cgankd.kd module runs kd/__init__.py, which imports every loss: the "train"
+    # stage (teacher and metric net included), evaluate (via train.trainer -> kd.teacher_cache)
+    # and the fake stage reach crd. Data, GAN, quality metrics and report do not.
+    assert "train" in changed
+    assert not changed & {"prepare_data", "gan", "metrics", "report"}
+
+
+def test_relative_and_submodule_imports_followed(tmp_path):
+    root = tmp_path / "cgankd"
+    (root / "sub").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "sub" / "__init__.py").write_text("from . import leaf\n")
+    (root / "sub" / "leaf.py").write_text("from ..top import NAME\n")
+    (root / "top.py").write_text("def f():\n    from cgankd import lazy\n")
+    (root / "lazy.py").write_text("from cgankd.sub import leaf, NOT_A_MODULE\n")
+    (root / "unused.py").write_text("")
+    assert covered_modules(["cgankd.sub"], root) == {
+        "cgankd", "cgankd.sub", "cgankd.sub.leaf", "cgankd.top", "cgankd.lazy"}
+    with pytest.raises(ValueError, match="no module cgankd.missing"):
+        covered_modules(["cgankd.missing"], root)
+
+
+def _adapters_by_stage() -> dict[str, set[Path]]:
+    """Stage key -> the workflow_scripts adapters of the rules passing that stage's hash."""
+    found: dict[str, set[Path]] = {}
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+            stages = set(re.findall(r'stage_source_hash\("(\w+)"\)', block))
+            scripts = re.findall(r'script:\s*\n\s*"([^"]+)"', block)
+            assert len(stages) <= 1 and len(scripts) <= 1, block.split(":")[0]
+            if stages and scripts:
+                found.setdefault(stages.pop(), set()).add((smk.parent / scripts[0]).resolve())
+    return found
+
+
+def _launcher_targets() -> dict[str, str]:
+    """cgankd.launch's stage name -> the module it imports by name for it."""
+    tree = ast.parse((PACKAGE_DIR / "launch.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "STAGES":
+            return {k: v.split(":")[0] for k, v in ast.literal_eval(node.value).items()}
+    raise AssertionError("no STAGES in cgankd/launch.py")
+
+
+def test_every_adapter_import_is_in_its_stage_hash():
+    """What a rule's adapter imports, and what the launcher imports for it, is hashed."""
+    adapters = _adapters_by_stage()
+    assert set(adapters) == set(STAGE_ENTRIES)
+    launched = _launcher_targets()
+    for stage, scripts in adapters.items():
+        covered = stage_modules(stage)
+        for script in scripts:
+            tree = ast.parse(script.read_text())
+            needed = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import)
+                      for a in n.names}
+            needed |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+            needed = {m for m in needed if m.startswith("cgankd")}
+            needed |= {launched[c.args[0].value] for c in ast.walk(tree)
+                       if isinstance(c, ast.Call) and getattr(c.func, "id", "") == "run_stage"}
+            assert needed <= covered, (stage, script.name, needed - covered)
+
+
+# What importing each stage's entries loads, printed by a fresh interpreter as one JSON object.
+# Heavy libraries are imported once, then a forked child per stage imports that stage's entries
+# (a fresh interpreter per stage would import torch seven times).
+_PROBE = """
+import importlib, json, os, sys
+import h5py, numpy, torch
+loaded = {}
+for stage, entries in json.loads(sys.argv[1]).items():
+    read, write = os.pipe()
+    if os.fork() == 0:
+        os.close(read)
+        for name in entries:
+            importlib.import_module(name)
+        names = sorted(m for m in sys.modules if m == "cgankd" or m.startswith("cgankd."))
+        os.write(write, json.dumps(names).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        loaded[stage] = json.loads(f.read() or "null")
+    os.wait()
+print(json.dumps(loaded))
+"""
+
+
+@pytest.mark.slow
+def test_no_stage_imports_a_module_outside_its_hash():
+    """Importing each stage's entries (torch and all) loads only modules its hash covers."""
+    probe = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(STAGE_ENTRIES)], cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
+    assert probe.returncode == 0, probe.stderr
+    loaded = json.loads(probe.stdout.splitlines()[-1])
+    assert set(loaded) == set(STAGE_ENTRIES)
+    for stage, names in loaded.items():
+        assert names is not None, f"importing {stage}'s entries failed: {probe.stderr}"
+        assert set(STAGE_ENTRIES[stage]) <= set(names)
+        assert set(names) <= stage_modules(stage), (stage, set(names) - stage_modules(stage))
+
+
+def test_unknown_stage_named():
+    with pytest.raises(ValueError, match="unknown stage 'trian'.*known: prepare_data, train"):
+        stage_source_hash("trian")
