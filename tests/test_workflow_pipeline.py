@@ -176,11 +176,13 @@ def test_changing_the_convergence_factor_reruns_only_the_check(finished):
     assert jobs == {"train_convergence": 2, "evaluate": 2, "aggregate": 1, "all": 1}
 
 
-def _planned_after_editing(work: Path, config: Path, copy: Path, module: str) -> dict[str, int]:
-    """Plan the finished run with a copy of the workflow whose ``cgankd/<module>`` is edited."""
+def _planned_after_editing(work: Path, config: Path, copy: Path, module: str,
+                           edit: str = "\nEDITED_BY_TEST = 1\n") -> dict[str, int]:
+    """Plan the finished run with a copy of the workflow whose ``cgankd/<module>`` ends in
+    ``edit`` (code by default: a comment changes no source hash)."""
     shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".venv", ".git", "results",
                                                                ".snakemake", "__pycache__"))
-    (copy / "cgankd" / module).open("a").write("\n# an edit\n")
+    (copy / "cgankd" / module).open("a").write(edit)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(copy / "Snakefile"), "-d", str(work),
            "--cores", "1", "-n", "--configfile", str(config)]
     return planned(subprocess.run(cmd, capture_output=True, text=True, timeout=300))
@@ -191,6 +193,12 @@ def test_editing_package_code_reruns_the_stages_that_run_it(finished, tmp_path):
     jobs = _planned_after_editing(work, config, tmp_path / "repo", "filtering/filter.py")
     assert "filter_relabel" in jobs and "subsample" in jobs  # both run cgankd/filtering
     assert "train_teacher" not in jobs and "prepare_data" not in jobs and "train_cgan" not in jobs
+
+
+def test_a_comment_in_package_code_reruns_nothing(finished, tmp_path):
+    work, config = finished
+    jobs = _planned_after_editing(work, config, tmp_path / "repo", "kd/crd.py", "\n# a note\n")
+    assert jobs == {}
 
 
 def test_editing_report_code_reruns_only_the_report(finished, tmp_path):
