@@ -98,3 +98,30 @@ def test_sigkilled_training_jobs_rerun_to_the_uninterrupted_result(tmp_path):
         weights = [torch.load(work / target, weights_only=True)["state_dict"]
                    for work in (whole, cut)]
         _same_weights(*weights)
+
+
+def test_ctrl_c_stops_a_running_job_at_a_step_boundary_with_a_checkpoint(tmp_path):
+    # Ctrl-C in a terminal signals Snakemake's whole process group, the job included; the job
+    # must stop at the next step with a checkpoint instead of training to its end (20,000 steps
+    # here: minutes, where the stop takes seconds). A SIGINT to Snakemake's pid alone is not
+    # passed on by its local executor, which waits for the job (README: Running elsewhere).
+    config = copy.deepcopy(CONFIG)
+    config["students"]["recipe"].update(steps=20_000, checkpoint_every=100_000, eval_every=50)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    job = subprocess.Popen(_snakemake(tmp_path, STUDENT[0]), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while job.poll() is None and time.monotonic() < deadline:
+        history = tmp_path / STUDENT[1]
+        if history.exists() and history.read_text().strip():
+            break  # training has started
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGINT)
+    stopped_at = time.monotonic()
+    job.wait(timeout=120)
+    assert job.returncode != 0 and time.monotonic() - stopped_at < 60
+    last = _records(tmp_path / STUDENT[1])[-1]["step"]
+    assert last < 20_000, "the job trained to its end"
+    assert (tmp_path / STUDENT[0]).with_suffix(".resume.pt").exists()
+    log = (tmp_path / RESULTS / "logs/train_student/cnn2/real/none/seed0.log").read_text()
+    assert "stopped by SIGINT" in log
