@@ -69,10 +69,13 @@ def kd_slice(method):
     weights = config["kd"]["weights"]
     options = config["kd"]["options"]
     terms = {"kd", method}
-    return {
+    kd = {
         "weights": {m: w for m, w in weights.items() if m == method},
         "options": {t: o for t, o in options.items() if t in terms},
     }
+    if method not in ("none", "kd"):  # the convention sets only the other methods' alpha
+        kd["convention"] = config["kd"]["convention"]
+    return kd
 
 
 def rung_filter_options(rung):

@@ -281,7 +281,7 @@ def np_nce(scores, n_data, eps=1e-7):
 
 
 def test_crd_shapes_and_negative_cap():
-    loss = build("crd", n_data=10)
+    loss = build("crd", n_data=10, options={"negatives": "uniform"})
     assert loss.memory_student.shape == loss.memory_teacher.shape == (10, 128)
     assert loss.head_student.in_features == 8 and loss.head_teacher.in_features == 16
     assert loss.n_negatives == 9  # capped at n_data - 1
@@ -292,9 +292,58 @@ def test_crd_shapes_and_negative_cap():
     assert not (rows[:, 1:] == index[:, None]).any() and rows.min() >= 0 and rows.max() < 10
 
 
-def test_crd_matches_numpy_nce_and_updates_memory():
+def test_crd_defaults_to_exact_negatives_as_the_reference():
+    loss = build("crd", n_data=10)
+    assert loss.negatives == "exact" and loss.needs_data_labels
+    with pytest.raises(CgankdInputError, match=r"kd\.crd\.negatives: exact needs the training"):
+        loss.sample_contrast_index(torch.tensor([0, 1]))
+
+
+def test_crd_exact_negatives_never_share_the_anchors_class():
+    n_data = 60
+    labels = torch.tensor([0] * 30 + [1] * 5 + [3] * 25)[torch.randperm(n_data)]  # class 2 empty
+    loss = build("crd", n_data=n_data, options={"nce_k": 500})
+    loss.set_data_labels(labels)
+    assert loss.n_negatives == 59  # capped at n_data - 1, drawn with replacement
+    index = torch.arange(n_data)
+    torch.manual_seed(1)
+    rows = loss.sample_contrast_index(index)
+    assert torch.equal(rows[:, 0], index)
+    negatives = rows[:, 1:]
+    assert not (labels[negatives] == labels[index][:, None]).any()
+    # every other-class row is reachable: a class-1 anchor sees all 55 rows of classes 0 and 3
+    for anchor in index[labels == 1].tolist():
+        assert set(negatives[anchor].tolist()) <= set(index[labels != 1].tolist())
+    assert set(negatives[labels == 1].reshape(-1).tolist()) == set(index[labels != 1].tolist())
+    # uniform (today's draw) does put same-class rows among the negatives
+    uniform = build("crd", n_data=n_data, options={"nce_k": 500, "negatives": "uniform"})
+    torch.manual_seed(1)
+    same = labels[uniform.sample_contrast_index(index)[:, 1:]] == labels[index][:, None]
+    assert same.any()
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"negatives": "relax"}, r"kd\.crd\.negatives: 'relax' is not one of exact, uniform"),
+])
+def test_crd_negatives_option_is_checked(options, match):
+    with pytest.raises(CgankdInputError, match=match):
+        build("crd", options=options)
+
+
+def test_crd_exact_needs_two_classes():
+    loss = build("crd", n_data=4)
+    with pytest.raises(CgankdInputError, match="at least two classes"):
+        loss.set_data_labels(torch.zeros(4))
+    with pytest.raises(CgankdInputError, match="3 labels for 4"):
+        loss.set_data_labels(torch.arange(3))
+
+
+@pytest.mark.parametrize("negatives", ["uniform", "exact"])
+def test_crd_matches_numpy_nce_and_updates_memory(negatives):
     n_data, index = 10, torch.tensor([0, 3, 9, 4, 5, 7])
-    loss = build("crd", n_data=n_data).double()
+    loss = build("crd", n_data=n_data, options={"negatives": negatives}).double()
+    if negatives == "exact":
+        loss.set_data_labels(torch.arange(n_data) % 3)
     old_student, old_teacher = np_(loss.memory_student), np_(loss.memory_teacher)
     torch.manual_seed(123)
     rows = loss.sample_contrast_index(index).numpy()
@@ -377,13 +426,40 @@ def objective(method, task="classification", n_data=12, **kwargs):
                             sample_input=torch.randn(4, 3, IMAGE, IMAGE), n_data=n_data, **kwargs)
 
 
-def test_default_weights_follow_repdistiller():
-    assert default_weights("none") == {"gamma": 1.0, "alpha": 0.0, "beta": 0.0}
-    assert default_weights("kd") == {"gamma": 0.1, "alpha": 0.9, "beta": 0.0}
-    betas = {name: default_weights(name)["beta"] for name in KD_LOSSES.names() if name != "kd"}
+@pytest.mark.parametrize("convention, alpha", [(None, 1.0), ("cgankd", 1.0),
+                                               ("repdistiller", 0.0)])
+def test_default_weights_follow_the_convention(convention, alpha):
+    """cgankd (default): the authors' scripts' CE + KL + beta x method; repdistiller: alpha 0."""
+    kw = {} if convention is None else {"convention": convention}
+    assert default_weights("none", **kw) == {"gamma": 1.0, "alpha": 0.0, "beta": 0.0}
+    assert default_weights("kd", **kw) == {"gamma": 0.1, "alpha": 0.9, "beta": 0.0}
+    betas = {name: default_weights(name, **kw)["beta"] for name in KD_LOSSES.names()
+             if name != "kd"}
     assert betas == {"fitnet": 100, "at": 1000, "sp": 3000, "vid": 1, "rkd": 1, "pkt": 30000,
                      "crd": 0.8}
-    assert all(default_weights(n)["gamma"] == 1 and default_weights(n)["alpha"] == 0 for n in betas)
+    assert all(default_weights(n, **kw)["gamma"] == 1 and default_weights(n, **kw)["alpha"]
+               == alpha for n in betas)
+
+
+@pytest.mark.parametrize("convention, has_kl", [("cgankd", True), ("repdistiller", False)])
+def test_objective_convention_adds_or_drops_the_kl_term(convention, has_kl):
+    obj = objective("at", convention=convention)
+    x, labels = torch.randn(6, 3, IMAGE, IMAGE), torch.arange(6) % N_CLASSES
+    _, parts = obj(x, labels, torch.arange(6))
+    assert (obj.kd_term is not None) == has_kl and ("kd" in parts) == has_kl
+    expected = parts["task"] + 1000 * parts["at"] + (parts["kd"] if has_kl else 0)
+    assert parts["total"] == pytest.approx(expected, rel=1e-5)
+    # an explicit weight still wins over the convention
+    assert objective("at", convention=convention, weights={"alpha": 0.0}).kd_term is None
+
+
+def test_objective_gives_crd_the_training_labels():
+    data_labels = torch.arange(12) % N_CLASSES
+    obj = objective("crd", data_labels=data_labels)
+    assert torch.equal(obj.method_term.row_class, data_labels)
+    with pytest.raises(CgankdInputError, match="kd.crd needs the training labels"):
+        objective("crd")
+    assert objective("crd", options={"crd": {"negatives": "uniform"}}).method_term is not None
 
 
 def test_objective_without_kd_needs_no_teacher():
@@ -434,6 +510,7 @@ def test_objective_regression_uses_mse_and_kd_to_teacher_prediction():
     ({"method": "kd", "weights": {"beta": 1}}, "beta"),
     ({"method": "none", "weights": {"alpha": 1}}, "alpha"),
     ({"method": "at", "teacher": None}, "teacher"),
+    ({"method": "at", "convention": "hinton"}, r"kd\.convention: 'hinton' is not one of"),
 ])
 def test_objective_errors_name_the_culprit(kwargs, match):
     with pytest.raises(CgankdInputError, match=match):
@@ -451,7 +528,8 @@ def test_training_decreases_the_objective(method, task):
     x = torch.randn(n, 3, IMAGE, IMAGE, generator=gen)
     labels = (torch.arange(n) % N_CLASSES if task == "classification"
               else torch.rand(n, generator=gen))
-    obj = objective(method, task=task, n_data=n)
+    obj = objective(method, task=task, n_data=n,
+                    **({"data_labels": labels} if method == "crd" else {}))
     optimiser = torch.optim.Adam(obj.trainable_parameters(), lr=1e-2)
     history, term = [], []
     for _ in range(30):
@@ -464,3 +542,27 @@ def test_training_decreases_the_objective(method, task):
     assert np.isfinite(history).all()
     assert np.mean(history[-3:]) < np.mean(history[:3]), history
     assert np.mean(term[-3:]) < np.mean(term[:3]), term
+
+
+@pytest.mark.parametrize("kd, match", [
+    ({"convention": "hinton"}, r"^kd\.convention: 'hinton' is not one of cgankd, repdistiller$"),
+    ({"options": {"crd": {"negatives": "relax"}}}, r"^kd\.options\.crd\.negatives: 'relax'"),
+    ({"convention": "repdistiller", "weights": {"kd": {"beta": 1}}}, r"kd\.weights\.kd\.beta"),
+])
+def test_plan_time_kd_section_checks_convention_and_negatives(kd, match):
+    from cgankd.stage_options.kd import check_kd_section  # torch-free, run when planning
+    with pytest.raises(CgankdInputError, match=match):
+        check_kd_section(kd)
+    check_kd_section({"convention": "repdistiller", "weights": {"at": {"alpha": 0.5}},
+                      "options": {"crd": {"negatives": "uniform", "nce_k": 100}}})
+
+
+def test_schema_convention_mirrors_the_code_default():
+    from pathlib import Path
+
+    import yaml
+
+    from cgankd.stage_options.kd import CONVENTION_ALPHA, DEFAULT_CONVENTION
+    schema = yaml.safe_load((Path(__file__).parents[1] / "config/schema.yaml").read_text())
+    spec = schema["properties"]["kd"]["properties"]["convention"]
+    assert spec["default"] == DEFAULT_CONVENTION and spec["enum"] == list(CONVENTION_ALPHA)

@@ -4,7 +4,9 @@ Each net's embedding goes through a linear head to a unit vector. A student vect
 against the teacher memory's entry for the same sample (positive) and K other samples'
 entries (negatives), and the other way round; NCE tells positives from negatives. The banks
 hold one vector per dataset sample, refreshed by momentum, so a batch sees K negatives without
-running the nets on them.
+running the nets on them. Negatives come from the anchor's other classes only (``negatives:
+exact``, the reference's mode, which needs the training labels) or from any other sample
+(``uniform``).
 """
 
 from collections.abc import Sequence
@@ -16,6 +18,8 @@ from torch import nn
 from cgankd.errors import CgankdInputError
 from cgankd.kd.base import CLASSIFICATION, KD_LOSSES, KDLoss, ProbeShapes
 from cgankd.kd.features import embedding
+from cgankd.options import require_choice
+from cgankd.stage_options.kd import CRD_NEGATIVES
 
 NCE_EPS = 1e-7  # the reference implementation's guard in the NCE ratios
 
@@ -46,6 +50,7 @@ class ContrastiveRepresentation(KDLoss):
         # Negatives per positive; the paper uses 16384 on CIFAR, 4096 suits the smaller sets
         # here. Capped at n_data - 1 (there are no more distinct negatives).
         "nce_k": 4096,
+        "negatives": CRD_NEGATIVES[0],  # exact: other classes only (the reference's default)
         "nce_t": 0.07,  # softmax temperature on the unit-vector dot products (the paper's)
         "nce_m": 0.5,  # memory momentum: the bank keeps half of a sample's previous vector
     }
@@ -64,6 +69,14 @@ class ContrastiveRepresentation(KDLoss):
             raise CgankdInputError(f"{where}: nce_k, feat_dim and nce_t must be positive")
         if not 0 <= self.momentum < 1:
             raise CgankdInputError(f"{where}.nce_m must be in [0, 1), got {self.momentum}")
+        self.negatives = require_choice(options["negatives"], CRD_NEGATIVES, f"{where}.negatives")
+        # exact mode: each row's class, the rows sorted by class, and each class's first
+        # position and size there; derived from the data, so not saved with the term
+        # (set_data_labels sets them).
+        self.register_buffer("row_class", torch.empty(0, dtype=torch.long), persistent=False)
+        self.register_buffer("rows_by_class", torch.empty(0, dtype=torch.long), persistent=False)
+        self.register_buffer("class_start", torch.empty(0, dtype=torch.long), persistent=False)
+        self.register_buffer("class_size", torch.empty(0, dtype=torch.long), persistent=False)
         self.head_student = nn.Linear(shapes.student_feats[-1][1:].numel(), feat_dim)
         self.head_teacher = nn.Linear(shapes.teacher_feats[-1][1:].numel(), feat_dim)
         # Uniform init with the variance of a random unit-ish vector, as the reference does.
@@ -74,12 +87,48 @@ class ContrastiveRepresentation(KDLoss):
         self.register_buffer("z_student", torch.tensor(-1.0))
         self.register_buffer("z_teacher", torch.tensor(-1.0))
 
+    @property
+    def needs_data_labels(self) -> bool:
+        return self.negatives == "exact"
+
+    def set_data_labels(self, labels: torch.Tensor) -> None:
+        """The class of each bank row (row i = dataset index i), for exact negatives."""
+        labels = torch.as_tensor(labels).long().reshape(-1).to(self.rows_by_class.device)
+        if len(labels) != self.n_data:
+            raise CgankdInputError(f"{self.where}: {len(labels)} labels for {self.n_data} "
+                                   "bank rows")
+        counts = torch.bincount(labels)
+        if int(counts.max()) == self.n_data:
+            raise CgankdInputError(f"{self.where}.negatives: exact needs at least two classes "
+                                   "in the training set; use uniform")
+        self.row_class = labels
+        self.rows_by_class = torch.argsort(labels, stable=True)
+        self.class_size = counts
+        self.class_start = torch.cumsum(counts, 0) - counts
+
     def sample_contrast_index(self, index: torch.Tensor) -> torch.Tensor:
-        """(B, 1 + K) bank rows: the sample itself, then K uniform draws among the others."""
+        """(B, 1 + K) bank rows: the sample itself, then K draws (with replacement, as the
+        reference) among the other classes' rows (exact) or all other rows (uniform)."""
+        if self.negatives == "exact":
+            return torch.cat([index.unsqueeze(1), self._exact_negatives(index)], dim=1)
         draws = torch.randint(0, self.n_data - 1, (index.shape[0], self.n_negatives),
                               device=index.device)
         negatives = draws + (draws >= index.unsqueeze(1)).long()  # skip the positive's row
         return torch.cat([index.unsqueeze(1), negatives], dim=1)
+
+    def _exact_negatives(self, index: torch.Tensor) -> torch.Tensor:
+        """K rows per anchor drawn uniformly from the rows of every class but the anchor's."""
+        if len(self.rows_by_class) == 0:
+            raise CgankdInputError(f"{self.where}.negatives: exact needs the training labels "
+                                   "(set_data_labels)")
+        anchor_class = self.row_class[index]
+        start, size = self.class_start[anchor_class], self.class_size[anchor_class]
+        others = (self.n_data - size).unsqueeze(1)  # > 0: set_data_labels rejects one class
+        u = torch.rand(index.shape[0], self.n_negatives, device=index.device)
+        draws = torch.minimum((u * others).long(), others - 1)
+        # positions [0, start) then [start + size, n_data) of the class-sorted rows
+        draws = draws + (draws >= start.unsqueeze(1)).long() * size.unsqueeze(1)
+        return self.rows_by_class[draws]
 
     def _scores(self, memory: torch.Tensor, rows: torch.Tensor, anchor: torch.Tensor,
                 z: torch.Tensor) -> torch.Tensor:

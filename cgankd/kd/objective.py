@@ -1,7 +1,8 @@
 """The student's training objective: task loss plus distillation terms, RepDistiller-style.
 
 loss = gamma * task_loss + alpha * vanilla KD + beta * method term
-(task loss: CE for classification, MSE on normalised labels for regression).
+(task loss: CE for classification, MSE on normalised labels for regression). The default
+weights follow ``convention`` (cgankd: alpha 1 beside a method term; repdistiller: alpha 0).
 """
 
 from collections.abc import Iterator, Mapping
@@ -15,9 +16,9 @@ from cgankd.errors import CgankdInputError
 from cgankd.kd.base import CLASSIFICATION, KD_LOSSES, check_task
 from cgankd.kd.build import build_kd_loss, loss_class, loss_options
 # The method names, default weights and their checks live torch-free (plan-time checks).
-from cgankd.stage_options.kd import (METHOD_BETA, NO_KD, TASK_ONLY_WEIGHTS,  # noqa: F401
-                                     VANILLA_KD, VANILLA_KD_WEIGHTS, checked_weights,
-                                     default_weights)
+from cgankd.stage_options.kd import (DEFAULT_CONVENTION, METHOD_BETA,  # noqa: F401
+                                     NO_KD, TASK_ONLY_WEIGHTS, VANILLA_KD, VANILLA_KD_WEIGHTS,
+                                     checked_weights, default_weights)
 
 
 def checked_options(options: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -38,20 +39,23 @@ class DistillObjective(nn.Module):
     ``options`` maps a term's name to its overrides, e.g. ``{"kd": {"temperature": 3}}``.
     The teacher is deliberately not a submodule: it is not trained, saved, or switched to
     train mode with the objective, and the caller moves it to the device. It runs in eval mode
-    without gradients, and only when a KD weight is non-zero.
+    without gradients, and only when a KD weight is non-zero. ``data_labels`` (the training
+    set's labels, row i = dataset index i) feed terms that need them (CRD's exact negatives).
     """
 
     def __init__(self, method: str, *, task: str, student: nn.Module,
                  teacher: nn.Module | None, sample_input: torch.Tensor, n_data: int,
                  weights: Mapping[str, Any] | None = None,
-                 options: Mapping[str, Any] | None = None):
+                 options: Mapping[str, Any] | None = None,
+                 convention: str = DEFAULT_CONVENTION,
+                 data_labels: torch.Tensor | None = None):
         super().__init__()
         check_task(task)
         if method != NO_KD:
             loss_class(method, task)  # unknown or task-inapplicable method: fail first
         self.method = method
         self.task = task
-        self.weights = checked_weights(method, weights)
+        self.weights = checked_weights(method, weights, convention=convention)
         options = checked_options(options)
         self.student = student
         object.__setattr__(self, "teacher", teacher)  # kept out of the module tree, see above
@@ -62,9 +66,14 @@ class DistillObjective(nn.Module):
         def term(name: str, weight: str) -> nn.Module | None:
             if self.weights[weight] == 0:
                 return None
-            return build_kd_loss(name, task=task, student=student, teacher=teacher,
-                                 sample_input=sample_input, n_data=n_data,
-                                 options=options.get(name))
+            built = build_kd_loss(name, task=task, student=student, teacher=teacher,
+                                  sample_input=sample_input, n_data=n_data,
+                                  options=options.get(name))
+            if getattr(built, "needs_data_labels", False):
+                if data_labels is None:
+                    raise CgankdInputError(f"kd.{name} needs the training labels (data_labels)")
+                built.set_data_labels(data_labels)
+            return built
 
         self.kd_term = term(VANILLA_KD, "alpha")
         self.method_term = term(method, "beta")

@@ -37,7 +37,7 @@ KD_TERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "vid": (BOTH, ("init_variance", "eps")),
     "rkd": (BOTH, ("distance_weight", "angle_weight")),
     "pkt": (BOTH, ("eps",)),
-    "crd": ((CLASSIFICATION,), ("feat_dim", "nce_k", "nce_t", "nce_m")),
+    "crd": ((CLASSIFICATION,), ("feat_dim", "nce_k", "nce_t", "nce_m", "negatives")),
 }
 
 # dataset registry key -> (task: classification, regression or "any", option keys of

@@ -101,7 +101,8 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
         kd_method, task=task, student=student, teacher=teacher,
         sample_input=train.batch(torch.arange(min(2, len(train))))[0], n_data=len(train),
         weights=(kd_cfg.get("weights") or {}).get(kd_method),
-        options=kd_cfg.get("options"))
+        options=kd_cfg.get("options"), data_labels=train.labels,
+        **({"convention": kd_cfg["convention"]} if "convention" in kd_cfg else {}))
 
     stable = {"role": role, "net": net_name, "net_kwargs": net_kwargs, "recipe": recipe,
               "seed": seed, "kd_method": kd_method, "kd": kd_cfg,
