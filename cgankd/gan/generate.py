@@ -23,6 +23,9 @@ from cgankd.h5io import StreamingH5Writer
 from cgankd.provenance import volatile_provenance
 
 STATE_KEYS = ("state_dict", "y2h_state_dict")  # weights; everything else in the file is metadata
+# images per forward pass (generate_to_h5, `cgankd generate`): bounds memory; z is drawn per
+# batch, so a seed reproduces the images at the same batch size only
+BATCH_SIZE = 500
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "auto"
@@ -71,7 +74,7 @@ def generate_batch(G: LabelledGenerator, meta: dict[str, Any],
 
 
 def generate_to_h5(weights: str | os.PathLike, labels: np.ndarray, out_path: str | os.PathLike,
-                   *, batch_size: int = 500, seed: int = 0, device: str = "auto",
+                   *, batch_size: int = BATCH_SIZE, seed: int = 0, device: str = "auto",
                    progress: bool = True) -> int:
     """Generate one image per entry of ``labels`` into ``out_path``, a batch at a time.
 
