@@ -117,6 +117,8 @@ def subsample_inputs(wildcards):
     inputs = {"generator": f"{RESULTS}/cgan/generator.pt"}
     if wildcards.sampler == "cdrrs":
         inputs["dre"] = f"{RESULTS}/dre/dre.pt"
+    if config["subsample"]["options"].get("label_grid") == "test_labels":  # the RC-49 grid
+        inputs["test_labels"] = data_outputs()["test"]
     return inputs
 
 

@@ -271,3 +271,82 @@ def test_plain_generation_sees_only_the_options_it_reads():
     assert options_for_method(opts, "none") == {"per_class": 5, "method": "none"}
     assert options_for_method(opts, "cdrrs") == {**opts, "method": "cdrrs"}
     assert checked_subsample_options(options_for_method(opts, "none"))["method"] == "none"
+
+
+# ---- regression label grids (subsample.options.label_grid) ----------------------------------
+
+def test_label_grid_forms_give_the_published_targets(tmp_path):
+    from cgankd.conventions import LabelScale
+    from cgankd.fake.subsample_stage import grid_labels
+    ages, angles = LabelScale(1.0, 60.0), LabelScale(-80.0, 100.0)
+    # UTKFace: the integer ages 1..60, not 60 midpoints
+    np.testing.assert_allclose(ages.denormalise(grid_labels({"integers": [1, 60]}, ages)),
+                               np.arange(1, 61))
+    # Steering Angle: a linspace with both endpoints, in label units or the range's ends
+    np.testing.assert_allclose(angles.denormalise(grid_labels({"linspace": [-80, 100, 2000]},
+                                                              angles)),
+                               np.linspace(-80, 100, 2000))
+    np.testing.assert_allclose(grid_labels({"linspace": ["min", "max", 5]}, angles),
+                               [0, 0.25, 0.5, 0.75, 1])
+    np.testing.assert_allclose(grid_labels(4, angles), [0.125, 0.375, 0.625, 0.875])
+    # RC-49: the test split's distinct labels
+    labels = np.array([30.0, 4.5, 30.0, 87.3, 4.5], np.float32)
+    write_split(tmp_path / "test.h5", Split(np.zeros((5, 1, 8, 8), np.uint8), labels,
+                                            np.arange(5), {"task": "regression",
+                                                           "label_min": 0.0, "label_max": 90.0}))
+    scale = LabelScale(0.0, 90.0)
+    got = scale.denormalise(grid_labels("test_labels", scale, tmp_path / "test.h5"))
+    np.testing.assert_allclose(got, np.unique(labels), rtol=1e-6)
+    with pytest.raises(CgankdInputError, match="test_labels needs the test split file"):
+        grid_labels("test_labels", scale)
+    with pytest.raises(CgankdInputError, match=r"^subsample\.options\.label_grid: label 0 lies "
+                                               r"outside the training label range \[1, 60\]"):
+        grid_labels({"integers": [0, 60]}, ages)
+
+
+@pytest.mark.parametrize("grid, match", [
+    (0, r"label_grid: must be an integer >= 1, got 0"),
+    (True, r"label_grid: must be an integer n \(midpoints\)"),
+    ("test", r"label_grid: must be an integer n \(midpoints\).*or test_labels, got 'test'"),
+    ({"integers": [60, 1]}, r"label_grid\.integers: hi 1 is below lo 60"),
+    ({"integers": [1.5, 60]}, r"label_grid\.integers: must be an integer, got 1\.5"),
+    ({"integers": [1]}, r"label_grid\.integers: must be \[lo, hi\]"),
+    ({"linspace": [0, 1]}, r"label_grid\.linspace: must be \[lo, hi, n\]"),
+    ({"linspace": [0, 1, 1]}, r"label_grid\.linspace n: must be an integer >= 2"),
+    ({"linspace": [2, 1, 5]}, r"label_grid\.linspace: hi 1 must exceed lo 2"),
+    ({"linspace": ["max", 1, 5]}, r"label_grid\.linspace \(min end, or 'min'\)"),
+    ({"grid": 5}, r"label_grid: unknown form 'grid'"),
+    ({"integers": [1, 2], "linspace": [1, 2, 3]}, r"label_grid: must be an integer n"),
+])
+def test_label_grid_is_checked_when_planning(grid, match):
+    with pytest.raises(CgankdInputError, match=match):
+        checked_subsample_options({"label_grid": grid})
+
+
+def test_pool_supply_check_counts_the_grid_labels():
+    from cgankd.stage_options.fake import check_pool_supplies
+    opts = checked_subsample_options({"label_grid": {"integers": [1, 60]}, "per_label": 10})
+    check_pool_supplies(600, opts, "regression", None)
+    with pytest.raises(CgankdInputError, match=r"label_grid x per_label = 60 labels x 10 = 600"):
+        check_pool_supplies(601, opts, "regression", None)
+    opts = checked_subsample_options({"label_grid": {"linspace": ["min", "max", 2000]},
+                                      "per_label": 1})
+    with pytest.raises(CgankdInputError, match="= 2000 labels x 1 = 2000"):
+        check_pool_supplies(2001, opts, "regression", None)
+    # the test split's labels are unknown when planning: no check then
+    check_pool_supplies(10 ** 9, checked_subsample_options({"label_grid": "test_labels"}),
+                        "regression", None)
+
+
+def test_subsample_on_the_test_labels_grid(trained):
+    task, folder, paths = trained
+    if task != "regression":
+        pytest.skip("label grids are for regression")
+    out = folder / "pool_test_labels.h5"
+    subsample(folder / "cgan" / "generator.pt", None, out, out.with_suffix(".json"),
+              options={**SUB, "method": "none", "label_grid": "test_labels"}, seed=3,
+              progress=False, test_h5=paths["test"])
+    a = _read(out)
+    test_labels = np.unique(read_split(paths["test"]).labels)
+    np.testing.assert_allclose(np.unique(a["target"]), test_labels, rtol=1e-5)
+    assert len(a["labels"]) == len(test_labels) * SUB["per_label"]

@@ -6,7 +6,8 @@ sampling, M the running max of psi after a burn-in, whose proposals are candidat
 psi = 1, so every proposal is kept and the file has the same layout. Accepted samples stream
 to HDF5 batch by batch; memory does not grow with the count (the burn-in, at most n_burnin
 samples, is the largest thing held).
-Regression samples are drawn on a grid of target labels; with ``label_window`` each proposal
+Regression samples are drawn on a grid of target labels (``label_grid``: n midpoints of the
+label range, the integers or a linspace in label units, or the test split's distinct labels); with ``label_window`` each proposal
 is generated at y' ~ U[y - zeta, y + zeta] and kept only if the autoencoder's predicted label
 falls inside that window (zeta = zeta_mult * kappa_base, the CcGAN's vicinity width).
 """
@@ -25,26 +26,61 @@ from cgankd.device import pick_device, seed_everything
 from cgankd.errors import CgankdInputError
 from cgankd.fake.dre_stage import load_dre
 from cgankd.fake.source import FakeSource
-from cgankd.h5io import StreamingH5Writer, atomic_path
+from cgankd.h5io import StreamingH5Writer, atomic_path, open_h5, read_array
 from cgankd.provenance import config_hash, volatile_provenance
 from cgankd.sampling import in_window, rejection_sample, window_labels
 # The options live torch-free (plan-time checks); SUBSAMPLE_DEFAULTS stays importable from here.
 from cgankd.stage_options.fake import (SUBSAMPLE_DEFAULTS,  # noqa: F401
-                                       checked_subsample_options)
+                                       TEST_LABELS, checked_subsample_options)
+
+GRID = "subsample.options.label_grid"
+GRID_TOLERANCE = 1e-6  # normalised: a grid end on the range's end is not "outside" by rounding
 
 
-def _targets(source: FakeSource, opts: Mapping[str, Any]) -> tuple[torch.Tensor, int]:
+def grid_labels(grid: Any, scale: Any, test_h5: str | Path | None = None) -> np.ndarray:
+    """The regression targets of ``grid`` (checked by the options), normalised to [0, 1] by
+    ``scale``; every label must lie in the training label range the generator learnt."""
+    if isinstance(grid, int):
+        return (np.arange(grid, dtype=np.float64) + 0.5) / grid  # midpoints, as before
+    if grid == TEST_LABELS:
+        if test_h5 is None:
+            raise CgankdInputError(f"{GRID}: {TEST_LABELS} needs the test split file")
+        with open_h5(test_h5) as f:
+            raw = np.unique(read_array(f, "labels").astype(np.float64))
+    elif "integers" in grid:
+        lo, hi = grid["integers"]
+        raw = np.arange(lo, hi + 1, dtype=np.float64)
+    else:
+        lo, hi, n = grid["linspace"]
+        lo = scale.low if lo == "min" else lo
+        hi = scale.high if hi == "max" else hi
+        raw = np.linspace(float(lo), float(hi), int(n))
+    labels = scale.normalise(raw)
+    outside = (labels < -GRID_TOLERANCE) | (labels > 1 + GRID_TOLERANCE)
+    if outside.any():
+        raise CgankdInputError(
+            f"{GRID}: label {raw[outside][0]:.6g} lies outside the training label range "
+            f"[{scale.low:.6g}, {scale.high:.6g}] the generator learnt")
+    return labels.clip(0, 1)
+
+
+def _targets(source: FakeSource, opts: Mapping[str, Any], test_h5: str | Path | None
+             ) -> tuple[torch.Tensor, int]:
     """(target labels, samples per target): class ids, or the regression grid in [0, 1]."""
     if source.task == "classification":
         return torch.arange(source.num_classes), int(opts["per_class"])
-    n = int(opts["label_grid"])
-    return (torch.arange(n, dtype=torch.float32) + 0.5) / n, int(opts["per_label"])
+    grid, quota = opts["label_grid"], int(opts["per_label"])
+    if isinstance(grid, int):  # float32 midpoints computed as they always were (same draws)
+        return (torch.arange(grid, dtype=torch.float32) + 0.5) / grid, quota
+    return torch.from_numpy(grid_labels(grid, source.label_scale, test_h5).astype(np.float32)), quota
 
 
 def subsample(generator_path: str | Path, dre_path: str | Path | None, out_h5: str | Path,
               out_stats: str | Path, *, options: Mapping[str, Any] | None, seed: int,
-              device: str = "auto", source_hash: str = "", progress: bool = True
-              ) -> dict[str, Any]:
+              device: str = "auto", source_hash: str = "", progress: bool = True,
+              test_h5: str | Path | None = None) -> dict[str, Any]:
+    """Writes the pool ``out_h5`` and its acceptance stats; ``test_h5`` (the test split) only
+    for ``label_grid: test_labels``."""
     opts = checked_subsample_options(options)
     dev = pick_device(device)
     gen = seed_everything(seed)
@@ -65,7 +101,7 @@ def subsample(generator_path: str | Path, dre_path: str | Path | None, out_h5: s
         return class_code(labels.long()) if task == "classification" \
             else source.label_code(labels)
 
-    targets, quota = _targets(source, opts)
+    targets, quota = _targets(source, opts, test_h5)
     c, res = source.channels, source.resolution
     attrs = {"task": task, "method": opts["method"], "options": opts, "seed": seed,
              "source_hash": source_hash,

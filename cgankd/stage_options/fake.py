@@ -15,7 +15,9 @@ FILTER_MODES = ("per_class", "global", "none")
 SUBSAMPLE_DEFAULTS: dict[str, Any] = {
     "method": "cdrrs",  # cdrrs: density-ratio rejection sampling; none: plain generation
     "per_class": 200,  # classification: samples kept per class (the filter's pool)
-    "label_grid": 50,  # regression: target labels, evenly spaced over the label range
+    # regression: the target labels (check_label_grid): an int n = n midpoints of the label
+    # range; {integers: [lo, hi]}; {linspace: [lo, hi, n]} (endpoints included); test_labels
+    "label_grid": 50,
     "per_label": 20,  # regression: samples kept per target label
     "n_burnin": 1000,  # proposals per class/label that set M first (published: 5000)
     # Burn-in proposals are generated and scored anyway: once they have set M, accept each with
@@ -37,6 +39,44 @@ FILTER_DEFAULTS: dict[str, Any] = {
 }
 
 
+# label_grid: the test split's distinct labels (RC-49: every test angle), known only once the
+# data is prepared; "min"/"max" as a linspace end: the training label range's end.
+TEST_LABELS = "test_labels"
+RANGE_ENDS = ("min", "max")
+
+
+def check_label_grid(grid: Any, where: str = "subsample.options.label_grid") -> int | None:
+    """A label grid's form checked; its label count, or None when only the data tells
+    (test_labels)."""
+    if grid == TEST_LABELS:
+        return None
+    if isinstance(grid, int) and not isinstance(grid, bool):
+        return require_int(grid, where, 1)
+    usage = (f"an integer n (midpoints), {{integers: [lo, hi]}}, {{linspace: [lo, hi, n]}} or "
+             f"{TEST_LABELS}")
+    if not isinstance(grid, Mapping) or len(grid) != 1:
+        raise CgankdInputError(f"{where}: must be {usage}, got {grid!r}")
+    (form, spec), = grid.items()
+    if form == "integers":
+        if not isinstance(spec, (list, tuple)) or len(spec) != 2:
+            raise CgankdInputError(f"{where}.integers: must be [lo, hi], got {spec!r}")
+        lo, hi = (require_int(v, f"{where}.integers", None) for v in spec)
+        if hi < lo:
+            raise CgankdInputError(f"{where}.integers: hi {hi} is below lo {lo}")
+        return hi - lo + 1
+    if form == "linspace":
+        if not isinstance(spec, (list, tuple)) or len(spec) != 3:
+            raise CgankdInputError(f"{where}.linspace: must be [lo, hi, n], got {spec!r}")
+        for end, value in zip(RANGE_ENDS, spec[:2]):
+            if value != end:
+                require_number(value, f"{where}.linspace ({end} end, or {end!r})")
+        n = require_int(spec[2], f"{where}.linspace n", 2)
+        if all(not isinstance(v, str) for v in spec[:2]) and spec[1] <= spec[0]:
+            raise CgankdInputError(f"{where}.linspace: hi {spec[1]} must exceed lo {spec[0]}")
+        return n
+    raise CgankdInputError(f"{where}: unknown form {form!r}; must be {usage}")
+
+
 def _require_bool(value: Any, where: str) -> None:
     if not isinstance(value, bool):
         raise CgankdInputError(f"{where}: must be true or false, got {value!r}")
@@ -46,8 +86,8 @@ def checked_subsample_options(options: Mapping[str, Any] | None,
                               where: str = "subsample.options") -> dict[str, Any]:
     opts = merge_options(SUBSAMPLE_DEFAULTS, options, where)
     require_choice(opts["method"], SAMPLERS, f"{where}.method")
-    for key in ("per_class", "label_grid", "per_label", "n_burnin", "batch_size",
-                "max_batches"):
+    check_label_grid(opts["label_grid"], f"{where}.label_grid")
+    for key in ("per_class", "per_label", "n_burnin", "batch_size", "max_batches"):
         require_int(opts[key], f"{where}.{key}", 1)
     for key in ("reuse_burnin", "label_window"):
         _require_bool(opts[key], f"{where}.{key}")
@@ -71,11 +111,14 @@ def check_pool_supplies(count: int, subsample: Mapping[str, Any], task: str | No
     """The subsampled pool must hold at least ``fake.count`` fakes: every rung keeps exactly
     that many (filtering keeps fewer than the pool, so this is a necessary condition only)."""
     if task == "regression":
-        pool = subsample["label_grid"] * subsample["per_label"]
+        labels = check_label_grid(subsample["label_grid"])
+        if labels is None:  # test_labels: the count is known only once the data is prepared
+            return
+        pool = labels * subsample["per_label"]
         if pool < count:
             raise CgankdInputError(
                 f"fake.count: {count} fakes cannot come from a pool of subsample.options."
-                f"label_grid x per_label = {subsample['label_grid']} x "
+                f"label_grid x per_label = {labels} labels x "
                 f"{subsample['per_label']} = {pool}; raise per_label or lower fake.count")
     elif task == "classification" and num_classes:
         quota = -(-count // num_classes)  # the largest class quota (filter_stage._quotas)
