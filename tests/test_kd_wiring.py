@@ -1,0 +1,33 @@
+"""The KD settings reach the student's objective through train_model (what the student rule
+calls with its ``kd`` param): the convention and CRD's training labels (exact negatives)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from cgankd.h5io import Split, write_split
+from cgankd.train.stages import train_model
+
+
+@pytest.mark.parametrize("convention, has_kl", [("cgankd", True), ("repdistiller", False)])
+def test_train_model_passes_the_convention_and_crd_labels(tmp_path, convention, has_kl):
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 60), ("val", 30)):
+        write_split(tmp_path / f"{name}.h5",
+                    Split(rng.integers(0, 255, (n, 1, 8, 8), dtype=np.uint8), np.arange(n) % 3,
+                          np.arange(n), {"task": "classification", "num_classes": 3,
+                                         "class_names": list("abc")}))
+    common = dict(train_h5=tmp_path / "train.h5", val_h5=tmp_path / "val.h5", seed=0,
+                  recipe={"steps": 2, "batch_size": 16, "eval_every": 2, "crop_pad": 0,
+                          "flip": False}, progress=False)
+    train_model(role="teacher", out_model=tmp_path / "t.pt", out_log=tmp_path / "t.jsonl",
+                net_cfg={"net": "cnn", "kwargs": {"width": 8, "blocks": 2}}, **common)
+    # crd defaults to exact negatives: without the training labels this would fail
+    train_model(role="student", out_model=tmp_path / "s.pt", out_log=tmp_path / "s.jsonl",
+                net_cfg={"net": "cnn", "kwargs": {"width": 4, "blocks": 2}}, kd_method="crd",
+                kd_cfg={"convention": convention, "weights": {},
+                        "options": {"crd": {"nce_k": 10}}},
+                teacher_model=tmp_path / "t.pt", **common)
+    logged = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[-1])["train"]
+    assert "crd" in logged and ("kd" in logged) == has_kl
