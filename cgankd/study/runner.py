@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from cgankd.config import load_schema
+from cgankd.config_files import load_config_file
 from cgankd.errors import CgankdInputError
 from cgankd.h5io import atomic_path
 from cgankd.study.collect import point_rows, write_csv
@@ -125,11 +126,7 @@ def prepare(study_path: str | Path, configfile: str | Path | None, workdir: str 
     """Read the study and the experiment config, plan the points (only ``factors`` if given)."""
     study = load_study(study_path)
     config_path = Path(configfile) if configfile else DEFAULT_CONFIG
-    try:
-        experiment_config = yaml.safe_load(config_path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise CgankdInputError(f"{config_path}: cannot read the experiment config ({err})"
-                               ) from None
+    experiment_config = load_config_file(config_path)  # its `base:` chain merged in
     schema = load_schema(SCHEMA)
     base, points = plan_points(study, experiment_config, schema)
     unknown = sorted(set(factors) - {f.name for f in study.factors})
@@ -147,7 +144,7 @@ def _seed_base_from_experiment(run: StudyRun, schema: Mapping[str, Any], config:
                                ) -> tuple[str, ...]:
     """Take the base's shared stages from the experiment's own run, those of them that are
     current there (a file Snakemake would rebuild must not become the base's)."""
-    experiment_config = yaml.safe_load(run.experiment_config.read_text()) or {}
+    experiment_config = load_config_file(run.experiment_config)
     source = run.workdir / "results" / experiment_name(experiment_config, schema)
     stages, pending = [], None
     if source.is_dir():
