@@ -3,10 +3,10 @@
 import copy
 
 import pytest
-import yaml
 from conftest import REPO, SCHEMA_PATH, make_data_cfg, schema_data_defaults
 
 from cgankd.config import config_problem, load_schema
+from cgankd.config_files import load_config_file
 from cgankd.data import DATASETS
 from cgankd.data.prepare import load_raw
 from cgankd.errors import CgankdInputError
@@ -22,7 +22,7 @@ def schema():
 
 
 def _load(path):
-    return yaml.safe_load(path.read_text())
+    return load_config_file(path)  # an experiment overlay's `base:` chain merged in
 
 
 def test_there_are_experiment_files():

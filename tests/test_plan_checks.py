@@ -41,9 +41,10 @@ sys.modules["torch"] = None  # any import of torch now raises
 sys.path.insert(0, {str(REPO)!r})
 from snakemake.utils import validate
 from cgankd.stage_options import check_config
+from cgankd.config_files import load_config_file
 import cgankd.stage_options.ladder, cgankd.fake.sampler_options
 for path in {json.dumps([str(p) for p in CONFIG_FILES])}:
-    cfg = yaml.safe_load(open(path))
+    cfg = load_config_file(path)
     validate(cfg, {str(SCHEMA_PATH)!r})
     check_config(cfg)
 print("checked", len({json.dumps([str(p) for p in CONFIG_FILES])}))
