@@ -21,6 +21,7 @@ STAGE_ENTRIES: dict[str, tuple[str, ...]] = {
     "prepare_data": (*_JOB, "cgankd.data"),
     # teacher, students, metric net, CAS net and the convergence check
     "train": (*_LAUNCHED, "cgankd.train.stages", "cgankd.train.budget"),
+    "import_teacher": (*_JOB, "cgankd.train.given_teacher"),  # teacher.weights given
     "evaluate": (*_JOB, "cgankd.evaluate"),
     "gan": (*_LAUNCHED, "cgankd.gan.train"),
     # fit_dre, subsample and filter_relabel

@@ -185,7 +185,7 @@ rule train_cas:
         fakes="|".join(RUNGS),
     params:
         role="cas",
-        net=lambda w: config["students"]["nets"][CAS_NET],
+        net=lambda w: net_spec(config["students"]["nets"][CAS_NET]),
         recipe=config["students"]["recipe"],
         seed=lambda w: int(w.seed),
         identity=lambda w: {

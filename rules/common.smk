@@ -11,6 +11,7 @@ from cgankd.errors import CgankdInputError
 from cgankd.stage_options import check_config
 from cgankd.stage_options.ladder import REAL, RUNGS, options_for_method
 from cgankd.stage_options.ladder import rung_filter_options as _rung_filter_options
+from cgankd.stage_options.nets import net_source_sha256
 from cgankd.stages import stage_source_hash
 
 SCHEMA = f"{workflow.basedir}/config/schema.yaml"
@@ -68,8 +69,15 @@ wildcard_constraints:
 
 
 def net_spec(section):
-    """{net, kwargs} of a teacher, student or metric-net section: what builds the net."""
-    return {"net": section["net"], "kwargs": section.get("kwargs", {})}
+    """{net, kwargs} of a teacher, student or metric-net section: what builds the net. A net
+    named by import path also gets its module's hash, so editing that file reruns it."""
+    spec = {"net": section["net"], "kwargs": section.get("kwargs", {})}
+    source = net_source_sha256(section["net"], "net")
+    return spec if source is None else {**spec, "source_sha256": source}
+
+
+# A given teacher (teacher.weights) is imported by rule import_teacher instead of trained.
+TEACHER_STAGE = "import_teacher" if config["teacher"]["weights"] else "train_teacher"
 
 
 def kd_slice(method):
@@ -188,18 +196,23 @@ def convergence_dirs():
     retrained with convergence.factor times its budget."""
     if not config["convergence"]["enabled"]:
         return []
-    return ["convergence/teacher"] + [
+    return given_teacher_or(["convergence/teacher"]) + [
         f"convergence/{name}/seed{seed}"
         for name in config["students"]["nets"]
         for seed in config["students"]["seeds"]
     ]
 
 
+def given_teacher_or(teacher_runs):
+    """The teacher's convergence runs, or none for a given teacher: it has no budget here."""
+    return [] if config["teacher"]["weights"] else teacher_runs
+
+
 def convergence_baselines():
     """The 1x-budget runs the convergence check compares with: the teacher and NOKD."""
     if not config["convergence"]["enabled"]:
         return []
-    return [f"{RESULTS}/teacher/test_metrics.json"] + [
+    return given_teacher_or([f"{RESULTS}/teacher/test_metrics.json"]) + [
         f"{RESULTS}/students/{name}/{REAL}/none/seed{seed}/test_metrics.json"
         for name in config["students"]["nets"]
         for seed in config["students"]["seeds"]
@@ -214,7 +227,7 @@ def convergence_spec(conv):
         return {"role": "teacher", "net": net_spec(t), "recipe": t["recipe"],
                 "seed": t["seed"], "where": "teacher.recipe", "identity": {"variant": "teacher"}}
     name, seed = conv.rsplit("/", 1)  # <student>/seed<k>, as the conv wildcard allows
-    return {"role": "student", "net": config["students"]["nets"][name],
+    return {"role": "student", "net": net_spec(config["students"]["nets"][name]),
             "recipe": config["students"]["recipe"], "seed": int(seed.removeprefix("seed")),
             "where": "students.recipe",
             "identity": {"student": name, "fakes": REAL, "variant": variant_label(REAL, "none")}}
@@ -255,7 +268,7 @@ def cas_metrics():
 
 def upstream_benchmarks():
     """Benchmark files of every job the table depends on: the stage wall times it reports."""
-    stages = ["prepare_data", "train_teacher"]
+    stages = ["prepare_data", TEACHER_STAGE]
     stages += [f"train_student/{d.removeprefix('students/')}" for d in student_dirs()]
     stages += [f"evaluate/{d}" for d in ["teacher", *student_dirs(), *convergence_dirs()]]
     stages += [f"train_convergence/{d.removeprefix('convergence/')}" for d in convergence_dirs()]

@@ -1,32 +1,62 @@
-rule train_teacher:
-    input:
-        train=data_outputs()["train"],
-        val=data_outputs()["val"],
-    output:
-        model=f"{RESULTS}/teacher/model.pt",
-        history=f"{RESULTS}/teacher/train_history.jsonl",
-    params:
-        role="teacher",
-        net=net_spec(config["teacher"]),
-        recipe=config["teacher"]["recipe"],
-        seed=config["teacher"]["seed"],
-        device=config["device"],
-        accel=config["accel"],
-        source_hash=stage_source_hash("train"),
-    log:
-        log_path("train_teacher"),
-    benchmark:
-        benchmark_path("train_teacher")
-    priority: 10  # the longest chain (GAN, DRE, fakes, students) starts first
-    threads: 1
-    resources:
-        mem_mb=8000,
-        runtime=600,
-        gpu=1,
-    conda:
-        "../envs/cgankd.yaml"
-    script:
-        "../workflow_scripts/train_model.py"
+if TEACHER_STAGE == "import_teacher":
+
+    rule import_teacher:
+        input:
+            weights=config["teacher"]["weights"],
+            train=data_outputs()["train"],
+            val=data_outputs()["val"],
+        output:
+            model=f"{RESULTS}/teacher/model.pt",
+            history=f"{RESULTS}/teacher/train_history.jsonl",
+        params:
+            net=net_spec(config["teacher"]),
+            device=config["device"],
+            source_hash=stage_source_hash("import_teacher"),
+        log:
+            log_path("import_teacher"),
+        benchmark:
+            benchmark_path("import_teacher")
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=60,
+            gpu=1,
+        conda:
+            "../envs/cgankd.yaml"
+        script:
+            "../workflow_scripts/import_teacher.py"
+
+else:
+
+    rule train_teacher:
+        input:
+            train=data_outputs()["train"],
+            val=data_outputs()["val"],
+        output:
+            model=f"{RESULTS}/teacher/model.pt",
+            history=f"{RESULTS}/teacher/train_history.jsonl",
+        params:
+            role="teacher",
+            net=net_spec(config["teacher"]),
+            recipe=config["teacher"]["recipe"],
+            seed=config["teacher"]["seed"],
+            device=config["device"],
+            accel=config["accel"],
+            source_hash=stage_source_hash("train"),
+        log:
+            log_path("train_teacher"),
+        benchmark:
+            benchmark_path("train_teacher")
+        priority: 10  # the longest chain (GAN, DRE, fakes, students) starts first
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=600,
+            gpu=1,
+        conda:
+            "../envs/cgankd.yaml"
+        script:
+            "../workflow_scripts/train_model.py"
 
 
 rule train_student:
@@ -36,7 +66,7 @@ rule train_student:
         model=f"{STUDENTS}/model.pt",
         history=f"{STUDENTS}/train_history.jsonl",
     params:
-        net=lambda w: config["students"]["nets"][w.student],
+        net=lambda w: net_spec(config["students"]["nets"][w.student]),
         recipe=config["students"]["recipe"],
         kd=lambda w: kd_slice(w.method),
         label=lambda w: variant_label(w.fakes, w.method),

@@ -63,7 +63,7 @@ def test_every_cited_package_name_exists():
 
 
 def test_every_rule_has_a_row_and_every_row_is_a_rule():
-    rules = set(re.findall(r"^rule (\w+):", "".join(
+    rules = set(re.findall(r"^\s*rule (\w+):", "".join(
         p.read_text() for p in sorted((REPO / "rules").glob("*.smk"))), re.M))
     assert rules, "no rules found in rules/*.smk"
     assert table_rules() == rules

@@ -96,7 +96,7 @@ def _adapters_by_stage() -> dict[str, set[Path]]:
     """Stage key -> the workflow_scripts adapters of the rules passing that stage's hash."""
     found: dict[str, set[Path]] = {}
     for smk in sorted((REPO / "rules").glob("*.smk")):
-        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+        for block in re.split(r"^\s*rule ", smk.read_text(), flags=re.M)[1:]:
             stages = set(re.findall(r'stage_source_hash\("(\w+)"\)', block))
             scripts = re.findall(r'script:\s*\n\s*"([^"]+)"', block)
             assert len(stages) <= 1 and len(scripts) <= 1, block.split(":")[0]

@@ -11,6 +11,7 @@ from cgankd.errors import CgankdInputError
 from cgankd.kd import (attention, crd, fitnet, logits, probabilistic,  # noqa: F401
                        relational, similarity, vid)
 from cgankd.kd.base import KD_LOSSES, KDLoss, ProbeShapes, check_task
+from cgankd.nets.contract import feature_shapes
 from cgankd.options import merge_options
 
 
@@ -35,26 +36,9 @@ def loss_options(name: str, overrides: Mapping[str, Any] | None) -> dict[str, An
     return merge_options(KD_LOSSES.get(name).DEFAULTS, overrides, f"kd.{name}")
 
 
-def _features(net: nn.Module, x: torch.Tensor, role: str) -> tuple[torch.Size, list[torch.Size]]:
-    """One no-grad forward in eval mode (BN running stats untouched); the mode is restored."""
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            out, feats = net(x, return_features=True)
-    finally:
-        net.train(was_training)
-    feats = list(feats)
-    if (len(feats) < 3 or any(f.dim() != 4 for f in feats[:-1]) or feats[-1].dim() != 2):
-        raise CgankdInputError(
-            f"the {role} net's features must be [stem, stage maps..., (N, D) embedding] with 4-D "
-            f"maps; got shapes {[tuple(f.shape) for f in feats]}")
-    return out.shape, [f.shape for f in feats]
-
-
 def probe(student: nn.Module, teacher: nn.Module, sample_input: torch.Tensor) -> ProbeShapes:
-    s_out, s_feats = _features(student, sample_input, "student")
-    t_out, t_feats = _features(teacher, sample_input, "teacher")
+    s_out, s_feats = feature_shapes(student, sample_input, "student")
+    t_out, t_feats = feature_shapes(teacher, sample_input, "teacher")
     return ProbeShapes(s_out, t_out, tuple(s_feats), tuple(t_feats))
 
 

@@ -12,8 +12,10 @@ from typing import Any
 from torch import nn
 
 from cgankd.errors import CgankdInputError
+from cgankd.nets.external import build_external
 from cgankd.options import merge_options
 from cgankd.registry import Registry
+from cgankd.stage_options.nets import is_import_path
 
 NETS = Registry("net")
 
@@ -32,10 +34,16 @@ def register_variant(name: str, make: Callable[..., nn.Module], *config: Any) ->
 
 
 def build_net(name: str, num_outputs: int, in_channels: int = 3, **options: Any) -> nn.Module:
-    """The net ``name`` with a head of ``num_outputs`` (classes, or 1 for regression)."""
-    factory = NETS.get(name)
+    """The net ``name`` with a head of ``num_outputs`` (classes, or 1 for regression).
+
+    ``name`` is a registry key or an import path ``"package.module:factory"`` (the user's own
+    net, ``cgankd.nets.external``), called with the same arguments.
+    """
     require_positive_int(name, "num_outputs", num_outputs)
     require_positive_int(name, "in_channels", in_channels)
+    if is_import_path(name):
+        return build_external(name, num_outputs, in_channels, **options)
+    factory = NETS.get(name)
     defaults = _options_of(factory)
     if options and not defaults:
         raise CgankdInputError(f"net {name!r} takes no options; got {', '.join(sorted(options))}")

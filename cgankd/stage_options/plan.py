@@ -8,6 +8,7 @@ config path as the user wrote it (``filter.options.rhoo``, ``students.methods[1]
 
 import copy
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cgankd.config import config_problem
@@ -64,12 +65,23 @@ def _fakes(config: Mapping[str, Any], task: str | None, classes: int | None) -> 
         checked_quality_options(quality["options"])
 
 
+def _teacher_weights(weights: Any) -> None:
+    """A given teacher's file must exist when the run is planned (the job checks its content)."""
+    if weights is None:
+        return
+    if not isinstance(weights, str) or not weights:
+        raise CgankdInputError(f"teacher.weights: must be a file path or null, got {weights!r}")
+    if not Path(weights).is_file():
+        raise CgankdInputError(f"teacher.weights: file not found: {weights}")
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Raise CgankdInputError (one line, naming the config path) for the first problem."""
     check_plain_name(config["experiment"], "experiment")
     task, classes = check_data(config["data"])
     check_net_spec(config["teacher"], "teacher")
     checked_recipe(config["teacher"]["recipe"], "teacher.recipe")
+    _teacher_weights(config["teacher"].get("weights"))
     _students(config, task)
     if config["fake"]["enabled"]:
         _fakes(config, task, classes)

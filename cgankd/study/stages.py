@@ -68,7 +68,8 @@ def _students(fakes: Sequence[str]) -> tuple[str, ...]:
 
 STAGES = (
     Stage("data", DATA, ("data/*", *_job_files("prepare_data"))),
-    Stage("teacher", TEACHER, ("teacher/*", *_job_files("train_teacher", "evaluate/teacher"))),
+    Stage("teacher", TEACHER, ("teacher/*", *_job_files("train_teacher", "import_teacher",
+                                                         "evaluate/teacher"))),
     Stage("cgan", GAN, ("cgan/*", *_job_files("train_cgan"))),
     Stage("dre", DRE, ("dre/*", *_job_files("fit_dre"))),
     Stage("pools", POOLS, ("fake/chain*/pool_*", *_job_files("subsample_*"))),

@@ -14,6 +14,7 @@ from cgankd.errors import CgankdInputError
 from cgankd.h5io import read_split
 from cgankd.kd.objective import NO_KD, DistillObjective
 from cgankd.nets import build_net
+from cgankd.nets.contract import check_contract
 from cgankd.provenance import config_hash, volatile_provenance
 from cgankd.train.model_file import load_model, save_model
 from cgankd.train.recipe import checked_recipe
@@ -24,8 +25,10 @@ from cgankd.train.trainer import fit
 CRD = "crd"  # the KD method with a per-sample memory bank (cgankd/kd/crd.py)
 
 
-def _net_spec(net_cfg: Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
-    unknown = sorted(set(net_cfg) - {"net", "kwargs"})
+def net_spec(net_cfg: Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+    """(net name, kwargs) of a ``{net, kwargs}`` section. ``source_sha256``, which the workflow
+    adds for a net named by import path so that editing its module reruns it, is allowed."""
+    unknown = sorted(set(net_cfg) - {"net", "kwargs", "source_sha256"})
     if unknown or "net" not in net_cfg:
         raise CgankdInputError(f"{where}: expects keys 'net' and optional 'kwargs', got "
                                f"{sorted(net_cfg)}")
@@ -63,7 +66,7 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
     where = {"teacher": "teacher", "student": "students", "metric": "quality",
              "cas": "students"}[role]
     recipe = checked_recipe(recipe, f"{where}.recipe")
-    net_name, net_kwargs = _net_spec(net_cfg, f"{where}.net")
+    net_name, net_kwargs = net_spec(net_cfg, f"{where}.net")
     accel = checked_accel_options(accel)
     world = distributed.current()
     if world.parallel and kd_method == CRD:
@@ -84,6 +87,8 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
     num_outputs = int(train_split.attrs["num_classes"]) if task == "classification" else 1
     in_channels = int(train_split.images.shape[1])
     student = build_net(net_name, num_outputs, in_channels, **net_kwargs)
+    sample = train.batch(torch.arange(min(2, len(train))))[0]
+    check_contract(student, sample, num_outputs, f"{where}.net {net_name}")
     if init_model is not None:
         init_net, init_meta = load_model(init_model)
         if (init_meta["net"], init_meta.get("net_kwargs", {})) != (net_name, net_kwargs):
@@ -99,7 +104,7 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
     kd_cfg = dict(kd_cfg or {})
     objective = DistillObjective(
         kd_method, task=task, student=student, teacher=teacher,
-        sample_input=train.batch(torch.arange(min(2, len(train))))[0], n_data=len(train),
+        sample_input=sample, n_data=len(train),
         weights=(kd_cfg.get("weights") or {}).get(kd_method),
         options=kd_cfg.get("options"), data_labels=train.labels,
         **({"convention": kd_cfg["convention"]} if "convention" in kd_cfg else {}))
@@ -108,7 +113,10 @@ def train_model(*, role: str, train_h5: str | Path, val_h5: str | Path, out_mode
               "seed": seed, "kd_method": kd_method, "kd": kd_cfg,
               "data_hash": train_split.attrs.get("config_hash"),
               "extra_train": [str(p) for p in extra_train_h5],
-              "init_model": str(init_model) if init_model else None, "source_hash": source_hash}
+              "init_model": str(init_model) if init_model else None, "source_hash": source_hash,
+              # the user's own net (import path): its module's content is part of what ran
+              **({"net_source_sha256": net_cfg["source_sha256"]}
+                 if net_cfg.get("source_sha256") else {})}
     out_model = Path(out_model)
     # A resume needs the same options and the same bytes in every input file: a fake set or
     # teacher rewritten under the same path (other filter options, say) restarts the run.
