@@ -83,6 +83,20 @@ def test_soft_vicinity_weights_are_gaussian_in_label_distance():
     assert batch.real_weight.min() >= SOFT_CUTOFF * 0.999
 
 
+def test_clip_label_clips_d_targets_and_g_labels_alike():
+    sigma, kappa = rule_of_thumb(RC49_LABELS, 2)
+    plain = VicinalSampler(RC49_LABELS, sigma, kappa, "hard")  # the authors' default: off
+    clipped = VicinalSampler(RC49_LABELS, sigma, kappa, "hard", clip_label=True)
+    g_plain = plain.sample_targets(4096, torch.Generator().manual_seed(0))
+    g_clipped = clipped.sample_targets(4096, torch.Generator().manual_seed(0))
+    assert g_plain.min() < 0 or g_plain.max() > 1  # y + eps leaves [0, 1] near the ends
+    assert torch.equal(g_clipped, g_plain.clamp(0, 1))  # same draw, only clipped
+    batch = clipped.sample(4096, torch.Generator().manual_seed(0))
+    _check_common(RC49_LABELS, batch, kappa)
+    assert batch.target.min() >= 0 and batch.target.max() <= 1
+    assert (batch.target == 0).any() or (batch.target == 1).any()
+
+
 def test_sampler_is_deterministic_for_a_generator():
     sampler = VicinalSampler(RC49_LABELS, 0.05, 0.0045, "hard")
     a = sampler.sample(64, torch.Generator().manual_seed(3))

@@ -133,7 +133,8 @@ def _regression_setup(split: Split, opts: dict[str, Any]) -> tuple[VicinalLabels
     sigma = sigma if opts["sigma"] is None else float(opts["sigma"])
     kappa_base = kappa_base if opts["kappa"] is None else float(opts["kappa"])
     width = kappa_base if opts["vicinity"] == "hard" else nu_from_kappa(kappa_base)
-    sampler = VicinalSampler(y, sigma, width, opts["vicinity"], opts["vicinity_max_retries"])
+    sampler = VicinalSampler(y, sigma, width, opts["vicinity"], opts["vicinity_max_retries"],
+                             clip_label=opts["clip_label"])
     meta = {**scale.as_dict(), "sigma": sigma, "kappa_base": kappa_base,
             "vicinity": opts["vicinity"],
             **({"nu": width} if opts["vicinity"] == "soft" else {"kappa": width})}

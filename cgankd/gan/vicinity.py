@@ -54,17 +54,20 @@ class VicinalBatch:
 class VicinalSampler:
     """Draws CcGAN D-step batches from normalised training labels.
 
-    ``width`` is kappa for the hard vicinity and nu for the soft one.
+    ``width`` is kappa for the hard vicinity and nu for the soft one. ``clip_label`` clips the
+    noisy labels y + eps (D's targets, G's labels) to [0, 1]; the fakes' labels drawn in a
+    target's window are kept in [0, 1] either way, as in the authors' code.
     """
 
     def __init__(self, labels_norm: np.ndarray, sigma: float, width: float, kind: str = "hard",
-                 max_retries: int = 100):
+                 max_retries: int = 100, clip_label: bool = False):
         if kind not in VICINITY_KINDS:
             raise CgankdInputError(f"unknown vicinity {kind!r}; known: {VICINITY_KINDS}")
         if not width > 0:
             raise CgankdInputError(f"vicinity width (kappa or nu) must be > 0, got {width}")
         labels = torch.as_tensor(np.asarray(labels_norm, dtype=np.float64).ravel())
         self.kind, self.sigma, self.max_retries = kind, float(sigma), int(max_retries)
+        self.clip_label = bool(clip_label)
         self.nu = float(width) if kind == "soft" else None
         # Half-width of the window in which real labels are taken: kappa, or where the soft
         # weight exp(-nu d^2) equals SOFT_CUTOFF.
@@ -74,12 +77,15 @@ class VicinalSampler:
         self.distinct = torch.unique(labels)
 
     def _draw_targets(self, base: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return base + self.sigma * torch.randn(len(base), generator=generator, dtype=torch.float64)
+        noisy = base + self.sigma * torch.randn(len(base), generator=generator,
+                                                dtype=torch.float64)
+        return noisy.clamp(0, 1) if self.clip_label else noisy
 
     def sample_targets(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n labels y_u + eps clipped to [0, 1] (the G step's labels), float32."""
+        """n labels y_u + eps (the G step's labels; clipped to [0, 1] under clip_label),
+        float32."""
         base = self.distinct[torch.randint(len(self.distinct), (n,), generator=generator)]
-        return self._draw_targets(base, generator).clamp(0, 1).float()
+        return self._draw_targets(base, generator).float()
 
     def _window(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[lo, hi) positions in the sorted labels of those within half_width of each target."""

@@ -64,6 +64,9 @@ GAN_DEFAULTS: dict[str, Any] = {
     "sigma": None,  # std of the target-label noise; null: rule of thumb 1.06 std(y) N^(-1/5)
     "kappa": None,  # kappa_base override (soft: nu = 1 / kappa^2); null: rule of thumb
     "vicinity_max_retries": 100,  # redraws of the label noise before an empty vicinity is an error
+    # Clip the noisy labels y + eps to [0, 1], D's targets and G's labels alike. The authors'
+    # CcGAN scripts leave it off (their clip_label flag); the fakes' window is clipped either way.
+    "clip_label": False,
     **ILI_DEFAULTS,
 }
 TASKS = ("classification", "regression")
@@ -114,8 +117,9 @@ def checked_gan_options(options: Mapping[str, Any] | None, task: str | None = No
             isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1
             for b in betas):
         raise CgankdInputError(f"{where}.betas: must be two numbers in [0, 1), got {betas!r}")
-    if not isinstance(opts["hier"], bool):
-        raise CgankdInputError(f"{where}.hier: must be true or false, got {opts['hier']!r}")
+    for key in ("hier", "clip_label"):
+        if not isinstance(opts[key], bool):
+            raise CgankdInputError(f"{where}.{key}: must be true or false, got {opts[key]!r}")
     require_choice(opts["label_input"], LABEL_INPUTS, f"{where}.label_input")
     require_choice(opts["vicinity"], VICINITIES, f"{where}.vicinity")
     for key in ("g_mults", "d_mults", "ili_blocks"):
