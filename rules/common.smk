@@ -12,7 +12,7 @@ from cgankd.stage_options import check_config
 from cgankd.stage_options.ladder import REAL, RUNGS, options_for_method
 from cgankd.stage_options.ladder import rung_filter_options as _rung_filter_options
 from cgankd.stage_options.nets import net_source_sha256
-from cgankd.stages import stage_source_hash
+from cgankd.rerun_hash import stage_source_hash
 
 SCHEMA = f"{workflow.basedir}/config/schema.yaml"
 try:  # a --configfile with `base:` (cgankd/config_files.py): rebuild config, --config on top

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cgankd.code_hash import PACKAGE_DIR, covered_modules
-from cgankd.stages import STAGE_ENTRIES, stage_modules, stage_source_hash
+from cgankd.rerun_hash import STAGE_ENTRIES, stage_modules, stage_source_hash
 
 REPO = PACKAGE_DIR.parent
 CRD = "cgankd.kd.crd"

@@ -10,7 +10,7 @@ from conftest import REPO, make_data_cfg
 
 from cgankd.h5io import read_split
 from cgankd.provenance import config_hash
-from cgankd.stages import stage_source_hash
+from cgankd.rerun_hash import stage_source_hash
 
 pytestmark = pytest.mark.slow
 
