@@ -1,0 +1,175 @@
+"""The experiment files state the settings the cGAN-KD authors' scripts ran (issue 13, "Configs
+as published"). Each test reads one file through ``load_config_file`` (its ``base:`` chain
+merged), fills the schema's defaults and runs ``check_config`` as the workflow does when it
+plans, then asserts the published values as the stage option modules resolve them.
+
+Scripts: github.com/UBCDingXin/cGAN-KD, v3 files at commit 8fcb117, the RC-49 v1 files at
+75408cd. That every experiment file resolves and passes ``check_config`` is
+tests/test_plan_checks.py::test_option_modules_import_no_torch_and_pass_every_repo_config
+(its glob of config/experiments/*.yaml includes cifar100_v3_kd.yaml).
+"""
+
+import pytest
+from conftest import REPO
+
+from cgankd.config import load_schema
+from cgankd.config_files import deep_merge, load_config_file
+from cgankd.stage_options import check_config
+from cgankd.stage_options.fake import checked_filter_options, checked_subsample_options
+from cgankd.stage_options.gan import checked_gan_options
+from cgankd.stage_options.ladder import options_for_method, rung_filter_options
+from cgankd.stage_options.plan import with_schema_defaults
+from cgankd.stage_options.recipe import checked_recipe
+
+EXPERIMENTS = REPO / "config" / "experiments"
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return load_schema(REPO / "config" / "schema.yaml")
+
+
+@pytest.fixture(scope="module")
+def resolved(schema):
+    """name -> the experiment's config as the workflow checks it (base merged, defaults
+    filled, check_config passed)."""
+    cache = {}
+
+    def get(name: str) -> dict:
+        if name not in cache:
+            cfg = with_schema_defaults(load_config_file(EXPERIMENTS / f"{name}.yaml"), schema)
+            check_config(cfg)
+            cache[name] = cfg
+        return cache[name]
+    return get
+
+
+def _epoch_milestones(recipe: dict) -> list[float]:
+    return [round(m * recipe["epochs"], 2) for m in recipe["milestones"]]
+
+
+def _published_ccgan(cfg: dict) -> dict:
+    return checked_gan_options(cfg["gan"]["options"], "regression")
+
+
+# SteeringAngle/scripts/run_cnn.sh:8-14 (baseline) and scripts/run_cnn_fake.sh:10-19 (fine-tune):
+# --epochs 350 --lr_base 0.01 --lr_decay_epochs "150_250" --batch_size_train 128 wd 5e-4.
+def test_steering_angle_students_350_epochs_decay_at_150_250(resolved):
+    cfg = resolved("steering_angle_v3")
+    recipe = checked_recipe(cfg["students"]["recipe"], "students.recipe")
+    assert recipe["budget"] == "epochs" and recipe["epochs"] == 350
+    assert _epoch_milestones(recipe) == [150, 250]
+    assert (recipe["lr"], recipe["lr_decay"], recipe["batch_size"], recipe["weight_decay"]) == (
+        0.01, 0.1, 128, 5e-4)
+    assert cfg["fake"]["init"] == "finetune"  # run_cnn_fake.sh:18 --finetune
+
+
+def test_steering_angle_student_schedule_drops_at_epochs_150_and_250(resolved):
+    """The effect: over each variant's own set (NOKD, and real + 50k fakes) the lr falls x0.1
+    in the step of epoch 150 and again of epoch 250, not before."""
+    from cgankd.train.recipe import lr_lambda, resolved_steps
+
+    cfg = resolved("steering_angle_v3")
+    recipe = checked_recipe(cfg["students"]["recipe"], "students.recipe")
+    for n_train in (8835, 8835 + cfg["fake"]["count"]):
+        steps = resolved_steps(recipe, n_train)
+        per_epoch = n_train / recipe["batch_size"]
+        assert steps == -(-350 * n_train // 128)
+        factor = lr_lambda(recipe, steps)
+        for epoch, before, after in ((150, 1.0, 0.1), (250, 0.1, 0.01)):
+            step = int(epoch * per_epoch)
+            assert factor(step - 2) == pytest.approx(before)
+            assert factor(step + 2) == pytest.approx(after)
+
+
+# SteeringAngle/scripts/run_gene_data.sh:9-12 (every call): --gan_arch SAGAN --gan_niters 20000
+# --gan_batch_size_disc/gene 512 --gan_d_niters 2 --gan_threshold_type soft --gan_kappa -5
+# --gan_DiffAugment; SteeringAngle/opts.py:87 hinge, :92-94 lr 1e-4 and dim_z 256, :110 policy.
+def test_steering_angle_ccgan_sagan_hinge_diffaugment_20k_batch_512_two_d_steps(resolved):
+    gan = _published_ccgan(resolved("steering_angle_v3"))
+    assert (gan["backbone"], gan["loss"], gan["iterations"], gan["batch_size"], gan["n_dis"]) == (
+        "sagan", "hinge", 20000, 512, 2)
+    assert gan["diffaug"] == "color,translation,cutout"
+    assert (gan["lr_g"], gan["lr_d"], list(gan["betas"]), gan["dim_z"]) == (
+        1e-4, 1e-4, [0.5, 0.999], 256)
+    assert (gan["vicinity"], gan["m_kappa"], gan["label_input"]) == ("soft", 5.0, "ili")
+
+
+# UTKFace/scripts/run_gene_data.sh:12-15: SAGAN, 20000 iterations, batch 512, --gan_d_niters 4,
+# soft, --gan_kappa -2, --gan_DiffAugment; UTKFace/opts.py:93 hinge, :98-100 lr and dim_z.
+def test_utkface_ccgan_sagan_hinge_diffaugment_20k_batch_512_four_d_steps(resolved):
+    gan = _published_ccgan(resolved("utkface_v3"))
+    assert (gan["backbone"], gan["loss"], gan["iterations"], gan["batch_size"], gan["n_dis"]) == (
+        "sagan", "hinge", 20000, 512, 4)
+    assert gan["diffaug"] == "color,translation,cutout"
+    assert (gan["lr_g"], gan["lr_d"], list(gan["betas"]), gan["dim_z"]) == (
+        1e-4, 1e-4, [0.5, 0.999], 256)
+    assert (gan["vicinity"], gan["m_kappa"], gan["label_input"]) == ("soft", 2.0, "ili")
+
+
+# UTKFace/scripts/run_gene_data.sh:7 FILTER_NET="vgg11" (also run_cnn_fake.sh:7), trained as
+# scripts/run_cnn.sh:81-87 (350 epochs, lr 0.01, 150_250); burn-in 100, run_gene_data.sh:16.
+def test_utkface_filter_net_vgg11(resolved):
+    cfg = resolved("utkface_v3")
+    assert cfg["teacher"]["net"] == "vgg11"
+    recipe = checked_recipe(cfg["teacher"]["recipe"], "teacher.recipe")
+    assert (recipe["lr"], recipe["batch_size"]) == (0.01, 128)
+    assert [round(m * 350) for m in recipe["milestones"]] == [150, 250]
+    subsample = checked_subsample_options(cfg["subsample"]["options"])
+    assert (subsample["n_burnin"], subsample["batch_size"], subsample["per_label"]) == (
+        100, 500, 2000)
+
+
+# SteeringAngle/scripts/run_gene_data.sh passes no --dre_kappa; opts.py:139 defaults it to 0,
+# and with kappa 0 neither train_cdre.py:143 nor the sampler applies a label window.
+def test_steering_angle_without_label_window(resolved):
+    cfg = resolved("steering_angle_v3")
+    options = options_for_method(cfg["subsample"]["options"], "cdrrs")  # the rule's params
+    assert checked_subsample_options(options)["label_window"] is False
+    # the other v3 regression file keeps it (its fine-tune's fakes used dre kappa -6)
+    assert checked_subsample_options(resolved("utkface_v3")["subsample"]["options"])[
+        "label_window"] is True
+
+
+# RC49/CcGAN-based_KD/scripts/run_nokd_r{5,15,25}.sh:10-12 and run_nokd+fake_r*.sh:9-11
+# (commit 75408cd): CNN_EPOCHS=350, LR_BASE=0.01, LR_DECAY_EPOCHS="150_250", wd 1e-4 (:28);
+# the VGG16 filter net is that script's baseline too (run_nokd_r5.sh:89-99).
+@pytest.mark.parametrize("setting", ["r5", "r15", "r25"])
+def test_rc49_v1_student_lr(resolved, setting):
+    cfg = resolved(f"rc49_v1_{setting}")
+    students = checked_recipe(cfg["students"]["recipe"], "students.recipe")
+    assert (students["lr"], students["weight_decay"], students["batch_size"]) == (0.01, 1e-4, 128)
+    assert [round(m * 350) for m in students["milestones"]] == [150, 250]
+    teacher = checked_recipe(cfg["teacher"]["recipe"], "teacher.recipe")
+    assert (cfg["teacher"]["net"], teacher["lr"], teacher["weight_decay"]) == (
+        "vgg16", 0.01, 1e-4)
+
+
+# CIFAR-100/RepDistiller/scripts/vanilla/run_vanilla_fake.sh:6-9 (cGAN-KD alone: the file
+# "filter_densenet121_perc_0.90_adjust_True", 100k fakes) and
+# scripts/distill/run_distill_fake.sh:5-6 (with a KD method: "perc_0.80_adjust_False").
+def test_cifar100_v3_cgankd_only_relabelled_at_rho_09_kd_rows_filtered_at_rho_08(resolved):
+    alone, with_kd = resolved("cifar100_v3"), resolved("cifar100_v3_kd")
+    for cfg, rho, rung, relabel in ((alone, 0.9, "relabelled", True),
+                                    (with_kd, 0.8, "filtered", False)):
+        assert cfg["fake"]["final"] == rung and cfg["fake"]["count"] == 100000
+        opts = checked_filter_options(rung_filter_options(rung, cfg["filter"]["options"]))
+        assert (opts["mode"], opts["rho"], opts["relabel"]) == ("per_class", rho, relabel)
+        assert cfg["teacher"]["net"] == "densenet121"  # PRECNN_NET, make_fake_datasets run.sh:24
+    assert alone["students"]["methods"] == ["none"] and alone["fake"]["kd_methods"] == []
+    methods = ["kd", "fitnet", "at", "sp", "vid", "rkd", "pkt", "crd"]
+    assert with_kd["students"]["methods"] == ["none", *methods]
+    assert with_kd["fake"]["kd_methods"] == methods
+    assert with_kd["kd"]["convention"] == "cgankd"  # -a 1 for every non-KD method
+
+
+def test_cifar100_v3_kd_differs_from_the_cgankd_only_file_only_where_the_scripts_do():
+    """The KD rows share data, teacher, nets, recipes, GAN, DRE and sampling with the
+    cGAN-KD-only rows: the overlay changes the methods, the KD settings and the fakes' rung."""
+    alone = load_config_file(EXPERIMENTS / "cifar100_v3.yaml")
+    with_kd = load_config_file(EXPERIMENTS / "cifar100_v3_kd.yaml")
+    changed = {"experiment": "cifar100_v3_kd",
+               "students": {"methods": with_kd["students"]["methods"]},
+               "kd": with_kd["kd"], "filter": {"options": {"rho": 0.8}},
+               "fake": {"final": "filtered", "kd_methods": with_kd["fake"]["kd_methods"]}}
+    assert with_kd == deep_merge(alone, changed)
