@@ -9,6 +9,7 @@ by key, lists and scalars are replaced whole. Torch- and Snakemake-free: the wor
 (rules/common.smk) and the study runner both read experiment files through here.
 """
 
+import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,22 +24,15 @@ BASE_KEY = "base"
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """A new dict: ``over``'s keys over ``base``'s, mappings merged key by key (recursively),
     anything else (lists, scalars, None) from ``over`` replacing ``base``'s value whole. Neither
-    argument is modified; the result shares no mapping with them."""
-    merged = {key: _copy(value) for key, value in base.items()}
+    argument is modified; the result shares nothing with them. (Study points are merged the
+    same way: cgankd/study/plan.py uses this function.)"""
+    merged = copy.deepcopy(dict(base))
     for key, value in over.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = deep_merge(merged[key], value)
         else:
-            merged[key] = _copy(value)
+            merged[key] = copy.deepcopy(value)
     return merged
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def _read_mapping(path: Path, named_by: str | None) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from cgankd.config_files import deep_merge  # one merge for config files and study points
 from cgankd.stage_options.plan import config_error
 from cgankd.errors import CgankdInputError
 
@@ -160,17 +161,6 @@ def load_study(path: str | Path) -> Study:
                               str(spec.get("description", ""))))
     return Study(name, path, copy.deepcopy(dict(overrides)), tuple(factors),
                  str(raw.get("description", "")))
-
-
-def deep_merge(base: Mapping[str, Any], fragment: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``fragment`` merged in: mappings merge key by key, anything else replaces."""
-    out = copy.deepcopy(dict(base))
-    for key, value in fragment.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def set_path(config: dict[str, Any], path: str, value: Any, where: str) -> None:
