@@ -39,14 +39,17 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from cgankd.device import pick_device
-from cgankd.fake.dre_stage import fit_dre, load_dre
-from cgankd.fake.filter_stage import FILTER_DEFAULTS, filter_relabel
 from cgankd.fake.source import FakeSource
-from cgankd.fake.subsample_stage import SUBSAMPLE_DEFAULTS, subsample
-from cgankd.gan.train import train_cgan
 from cgankd.h5io import Split, read_split, write_split
+from cgankd.stages._training import train_model
+from cgankd.stages.filter_relabel import FILTER_DEFAULTS
+from cgankd.stages.filter_relabel import run as filter_relabel
+from cgankd.stages.fit_dre import load_dre
+from cgankd.stages.fit_dre import run as fit_dre
+from cgankd.stages.subsample import SUBSAMPLE_DEFAULTS
+from cgankd.stages.subsample import run as subsample
+from cgankd.stages.train_cgan import train_cgan
 from cgankd.train.model_file import load_model
-from cgankd.train.stages import train_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 NUM_CLASSES = 10  # the benchmark's models, like config.yaml's dataset (digits), have 10 classes

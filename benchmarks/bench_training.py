@@ -3,7 +3,7 @@
 - student: ``cgankd.train.trainer.fit`` (batching, augmentation, schedule, validation,
   checkpoints, logging) against a bare loop: forward, CE, backward, SGD step on pre-sliced
   batches of the same size;
-- GAN: ``cgankd.gan.train.train_cgan`` (DiffAugment, EMA, logging, checkpoints, sample sheet)
+- GAN: ``cgankd.stages.train_cgan.train_cgan`` (DiffAugment, EMA, logging, checkpoints, samples)
   against a bare loop of n_dis hinge D steps and one G step per iteration, no augmentation.
 Reported as bare / pipeline time ratios (target >= 1 / 1.3 = 0.77) and written as JSON.
 ``--amp``, ``--channels-last`` and ``--compile`` set the ``accel`` options (cgankd/accel.py);
@@ -25,7 +25,7 @@ from common import parser, peak_rss_mb, report, setup, timed
 from cgankd.accel import Accel, backward_step, resolve_accel
 from cgankd.conventions import to_float
 from cgankd.gan.models import build_discriminator, build_generator
-from cgankd.gan.train import resolve_options, train_cgan
+from cgankd.stages.train_cgan import resolve_options, train_cgan
 from cgankd.h5io import Split
 from cgankd.kd.objective import DistillObjective
 from cgankd.nets import build_net

@@ -1,11 +1,13 @@
 """Run a stage in this process, or on several GPUs through torchrun.
 
-A workflow script calls ``run_stage(name, kwargs, gpus=...)`` with the GPU count its rule
-declares. With one GPU, or none, the stage runs here exactly as a direct call. With several,
-the keyword arguments go to a JSON file and ``torchrun --standalone --nproc_per_node=N -m
-cgankd.launch FILE`` starts one worker per GPU (``main`` below), so the workers never need
-Snakemake. Rank 0's return value comes back as the stage's result, and a worker's
-CgankdInputError comes back as the same one-line error.
+A workflow script calls ``run_stage(train_student.run, kwargs, gpus=...)`` with its stage's
+function and the GPU count its rule declares. With one GPU, or none, the function runs here
+exactly as a direct call. With several, its name (``module:qualname``) and the keyword
+arguments go to a JSON file and ``torchrun --standalone --nproc_per_node=N -m cgankd.launch
+FILE`` starts one worker per GPU (``main`` below), so the workers never need Snakemake. A
+worker runs only functions of ``cgankd.stages.*``: the spec file names code to import, and
+the stages are what the pipeline launches. Rank 0's return value comes back as the stage's
+result, and a worker's CgankdInputError comes back as the same one-line error.
 """
 
 import contextlib
@@ -27,24 +29,35 @@ from cgankd.errors import CgankdInputError
 from cgankd.h5io import atomic_path
 from cgankd.progress import LogLines
 
-# The stages a worker may run: name -> "module:function" taking JSON-able keyword arguments
-# (paths as strings) and a ``device``.
-STAGES = {
-    "train_model": "cgankd.train.stages:train_model",
-    "train_cgan": "cgankd.gan.train:train_cgan_file",
-}
-SPEC = "stage.json"  # what the workers run: {"stage", "kwargs", "threads"}
+STAGES_PACKAGE = "cgankd.stages"  # a worker runs functions of its modules only
+SPEC = "stage.json"  # what the workers run: {"stage": "module:qualname", "kwargs", "threads"}
 RESULT = "result.json"  # rank 0's return value
 ERROR = "error.{rank}.txt"  # a worker's CgankdInputError message
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])  # put on the workers' PYTHONPATH
 
 
+def stage_name(function: Callable[..., Any]) -> str:
+    """``module:qualname`` of a stage function, the name a torchrun worker imports it by."""
+    name = f"{getattr(function, '__module__', None)}:{getattr(function, '__qualname__', '')}"
+    stage_function(name)  # not a stage function, or not importable by its name: fail here
+    return name
+
+
 def stage_function(name: str) -> Callable[..., Any]:
-    if name not in STAGES:
-        raise CgankdInputError(f"unknown stage {name!r} for the launcher; known: "
-                               f"{', '.join(STAGES)}")
-    module, function = STAGES[name].split(":")
-    return getattr(importlib.import_module(module), function)
+    """The function ``module:qualname`` names, if it is one of ``cgankd.stages.*``."""
+    module, _, qualname = str(name).partition(":")
+    if not module.startswith(STAGES_PACKAGE + ".") or not qualname or "<" in qualname:
+        raise CgankdInputError(f"the launcher runs functions of {STAGES_PACKAGE}.* only "
+                               f"('module:qualname'), got {name!r}")
+    try:
+        target: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError):
+        raise CgankdInputError(f"the launcher found no function {name!r}") from None
+    if not callable(target):
+        raise CgankdInputError(f"the launcher found no function {name!r}")
+    return target
 
 
 def processes_for(gpus: Any, device: str = "auto") -> int:
@@ -62,13 +75,13 @@ def processes_for(gpus: Any, device: str = "auto") -> int:
     return max(1, min(requested, visible))
 
 
-def run_stage(name: str, kwargs: Mapping[str, Any], *, gpus: Any = 1,
+def run_stage(function: Callable[..., Any], kwargs: Mapping[str, Any], *, gpus: Any = 1,
               threads: int | None = None) -> Any:
-    """Run stage ``name`` with ``kwargs``: here, or in one torchrun worker per granted GPU."""
+    """``function(**kwargs)``: here, or in one torchrun worker per granted GPU."""
     nproc = processes_for(gpus, str(kwargs.get("device", "auto")))
     if nproc == 1:
-        return stage_function(name)(**kwargs)
-    return launch(name, kwargs, nproc, threads=threads)
+        return function(**kwargs)
+    return launch(function, kwargs, nproc, threads=threads)
 
 
 def torchrun_command(nproc: int, spec: Path) -> list[str]:
@@ -76,10 +89,10 @@ def torchrun_command(nproc: int, spec: Path) -> list[str]:
             f"--nproc_per_node={nproc}", "-m", "cgankd.launch", str(spec)]
 
 
-def launch(name: str, kwargs: Mapping[str, Any], nproc: int, *,
+def launch(function: Callable[..., Any], kwargs: Mapping[str, Any], nproc: int, *,
            threads: int | None = None) -> Any:
-    """Run stage ``name`` in ``nproc`` torchrun workers (whatever the device) and wait."""
-    stage_function(name)  # an unknown name fails here, once, not in every worker
+    """Run stage ``function`` in ``nproc`` torchrun workers (whatever the device) and wait."""
+    name = stage_name(function)  # a function no worker may run fails here, once
     with tempfile.TemporaryDirectory(prefix="cgankd-torchrun-") as tmp:
         folder = Path(tmp)
         spec = folder / SPEC

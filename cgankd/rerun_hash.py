@@ -1,10 +1,11 @@
-"""Each pipeline stage's source hash, passed as a rule param so that a code change reruns the
-stages that run that code, and only those.
+"""Each workflow rule's source hash, passed as a rule param so that a code change reruns the
+rules that run that code, and only those.
 
-A stage is named by its entry modules: what its workflow_scripts adapters import, plus the
-module ``cgankd.launch`` imports by name for the stage (the one import a static reading of the
-adapters cannot see). The hash follows every ``cgankd`` import from there (see
-``cgankd.code_hash``), so no list of a stage's subpackages is kept by hand.
+A rule's code is its stage module ``cgankd.stages.<rule>`` (whose ``run`` its adapter calls),
+the job wrapper ``cgankd.jobs`` every adapter runs it in, and ``cgankd.launch`` for the rules
+whose adapters go through ``run_stage``. The hash follows every ``cgankd`` import from there
+(see ``cgankd.code_hash``), so no list of a rule's modules is kept by hand: a new rule gets
+its hash by having its module.
 Kept free of heavy imports: the Snakefile imports it to compute params at planning time.
 """
 
@@ -13,40 +14,43 @@ from pathlib import Path
 
 from cgankd.code_hash import PACKAGE_DIR, code_hash, covered_modules
 
-# Every adapter runs its call inside cgankd.jobs.stage_job; the launcher runs the two stages
-# that may use several GPUs (the adapter imports cgankd.launch, which imports the entry by name).
-_JOB = ("cgankd.jobs",)
-_LAUNCHED = ("cgankd.jobs", "cgankd.launch")
-STAGE_ENTRIES: dict[str, tuple[str, ...]] = {
-    "prepare_data": (*_JOB, "cgankd.data"),
-    # teacher, students, metric net, CAS net and the convergence check
-    "train": (*_LAUNCHED, "cgankd.train.stages", "cgankd.train.budget"),
-    "import_teacher": (*_JOB, "cgankd.train.given_teacher"),  # teacher.weights given
-    "evaluate": (*_JOB, "cgankd.evaluate"),
-    "gan": (*_LAUNCHED, "cgankd.gan.train"),
-    # fit_dre, subsample and filter_relabel
-    "fake": (*_JOB, "cgankd.fake.dre_stage", "cgankd.fake.subsample_stage",
-             "cgankd.fake.filter_stage"),
-    "metrics": (*_JOB, "cgankd.metrics"),
-    "report": (*_JOB, "cgankd.report.build"),
-}
+STAGES = "stages"  # the package folder with one module per rule
+_JOB = "cgankd.jobs"  # every adapter runs its stage inside cgankd.jobs.stage_job
+# The rules whose adapters call cgankd.launch.run_stage (torchrun on several GPUs);
+# tests/test_stage_hashes.py checks this against the adapters.
+LAUNCHED = frozenset({"train_teacher", "train_student", "train_convergence", "train_metric_net",
+                      "train_cas", "train_cgan"})
+
+
+def stage_names(root: Path = PACKAGE_DIR) -> tuple[str, ...]:
+    """The rules with a stage module ``stages/<rule>.py`` (``_shared`` modules are not rules)."""
+    return tuple(sorted(p.stem for p in (root / STAGES).glob("*.py")
+                        if not p.stem.startswith("_")))
+
+
+def stage_entries(stage: str, root: Path = PACKAGE_DIR) -> tuple[str, ...]:
+    """The modules whose import graph is rule ``stage``'s code."""
+    known = stage_names(root)
+    if stage not in known:
+        raise ValueError(f"unknown stage {stage!r} for a source hash; known: "
+                         f"{', '.join(known)}")
+    launched = ("cgankd.launch",) if stage in LAUNCHED else ()
+    return (_JOB, *launched, f"cgankd.{STAGES}.{stage}")
+
+
+# rule -> its entry modules, derived from the stage modules
+STAGE_ENTRIES: dict[str, tuple[str, ...]] = {stage: stage_entries(stage)
+                                             for stage in stage_names()}
 
 
 def stage_modules(stage: str, root: Path = PACKAGE_DIR) -> set[str]:
     """The ``cgankd`` modules the hash of ``stage`` covers."""
-    return covered_modules(_entries(stage), root)
-
-
-def _entries(stage: str) -> tuple[str, ...]:
-    if stage not in STAGE_ENTRIES:
-        raise ValueError(f"unknown stage {stage!r} for a source hash; known: "
-                         f"{', '.join(STAGE_ENTRIES)}")
-    return STAGE_ENTRIES[stage]
+    return covered_modules(stage_entries(stage, root), root)
 
 
 @functools.lru_cache(maxsize=None)
 def _cached_hash(stage: str) -> str:
-    return code_hash(_entries(stage))
+    return code_hash(stage_entries(stage))
 
 
 def stage_source_hash(stage: str, root: Path | None = None) -> str:
@@ -57,4 +61,4 @@ def stage_source_hash(stage: str, root: Path | None = None) -> str:
     """
     if root is None:
         return _cached_hash(stage)
-    return code_hash(_entries(stage), root)
+    return code_hash(stage_entries(stage, root), root)

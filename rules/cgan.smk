@@ -14,7 +14,7 @@ rule train_cgan:
         seed=config["gan"]["seed"],
         device=config["device"],
         accel=config["accel"],
-        source_hash=stage_source_hash("gan"),
+        source_hash=stage_source_hash("train_cgan"),
     log:
         log_path("train_cgan"),
     benchmark:
@@ -44,7 +44,7 @@ rule fit_dre:
         seed=config["dre"]["seed"],
         device=config["device"],
         accel=config["accel"],
-        source_hash=stage_source_hash("fake"),
+        source_hash=stage_source_hash("fit_dre"),
     log:
         log_path("fit_dre"),
     benchmark:
@@ -71,7 +71,7 @@ rule subsample:
         options=lambda w: options_for_method(config["subsample"]["options"], w.sampler),
         seed=lambda w: config["subsample"]["seed"] + int(w.chain),  # one draw per fake chain
         device=config["device"],
-        source_hash=stage_source_hash("fake"),
+        source_hash=stage_source_hash("subsample"),
     log:
         log_path("subsample_{sampler}/chain{chain}"),
     benchmark:
@@ -98,7 +98,7 @@ rule filter_relabel:
         fake_count=config["fake"]["count"],
         seed=lambda w: config["filter"]["seed"] + int(w.chain),  # one draw per fake chain
         device=config["device"],
-        source_hash=stage_source_hash("fake"),
+        source_hash=stage_source_hash("filter_relabel"),
     log:
         log_path("filter_relabel_{fakes}/chain{chain}"),
     benchmark:
@@ -128,7 +128,7 @@ rule train_metric_net:
         seed=config["quality"]["seed"],
         device=config["device"],
         accel=config["accel"],
-        source_hash=stage_source_hash("train"),
+        source_hash=stage_source_hash("train_metric_net"),
     log:
         log_path("train_metric_net"),
     benchmark:
@@ -141,7 +141,7 @@ rule train_metric_net:
     conda:
         "../envs/cgankd.yaml"
     script:
-        "../workflow_scripts/train_model.py"
+        "../workflow_scripts/train_metric_net.py"
 
 
 rule fake_quality:
@@ -155,7 +155,7 @@ rule fake_quality:
     params:
         options=config["quality"]["options"],
         device=config["device"],
-        source_hash=stage_source_hash("metrics"),
+        source_hash=stage_source_hash("fake_quality"),
     log:
         log_path("fake_quality_{fakes}"),
     benchmark:
@@ -195,7 +195,7 @@ rule train_cas:
         },
         device=config["device"],
         accel=config["accel"],
-        source_hash=stage_source_hash("train"),
+        source_hash=stage_source_hash("train_cas"),
     log:
         log_path("train_cas/{fakes}/seed{seed}"),
     benchmark:
@@ -208,4 +208,4 @@ rule train_cas:
     conda:
         "../envs/cgankd.yaml"
     script:
-        "../workflow_scripts/train_model.py"
+        "../workflow_scripts/train_cas.py"

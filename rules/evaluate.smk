@@ -52,7 +52,7 @@ rule aggregate:
     params:
         rungs=made_rungs(),
         factor=config["convergence"]["factor"],
-        source_hash=stage_source_hash("report"),
+        source_hash=stage_source_hash("aggregate"),
     log:
         log_path("aggregate"),
     benchmark:

@@ -42,7 +42,7 @@ else:
             seed=config["teacher"]["seed"],
             device=config["device"],
             accel=config["accel"],
-            source_hash=stage_source_hash("train"),
+            source_hash=stage_source_hash("train_teacher"),
         log:
             log_path("train_teacher"),
         benchmark:
@@ -56,7 +56,7 @@ else:
         conda:
             "../envs/cgankd.yaml"
         script:
-            "../workflow_scripts/train_model.py"
+            "../workflow_scripts/train_teacher.py"
 
 
 rule train_student:
@@ -72,7 +72,7 @@ rule train_student:
         label=lambda w: variant_label(w.fakes, w.method),
         device=config["device"],
         accel=config["accel"],
-        source_hash=stage_source_hash("train"),
+        source_hash=stage_source_hash("train_student"),
     log:
         log_path("train_student/{student}/{fakes}/{method}/seed{seed}"),
     benchmark:
@@ -100,7 +100,7 @@ rule train_convergence:
         factor=config["convergence"]["factor"],
         device=config["device"],
         accel=config["accel"],
-        source_hash=stage_source_hash("train"),
+        source_hash=stage_source_hash("train_convergence"),
     log:
         log_path("train_convergence/{conv}"),
     benchmark:

@@ -12,7 +12,7 @@ import cgankd.accel as accel_module
 from cgankd.accel import ACCEL_DEFAULTS, checked_accel_options, resolve_accel
 from cgankd.config import config_problem, load_schema
 from cgankd.errors import CgankdInputError
-from cgankd.gan.train import train_cgan
+from cgankd.stages.train_cgan import train_cgan
 from cgankd.h5io import Split
 from cgankd.kd.objective import DistillObjective
 from cgankd.nets import build_net

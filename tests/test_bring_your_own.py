@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from cgankd.errors import CgankdInputError
-from cgankd.evaluate import evaluate_model
+from cgankd.stages.evaluate import run as evaluate_model
 from cgankd.h5io import Split, write_split
 from cgankd.nets import build_net
 from cgankd.stage_options.nets import check_net_spec, net_source_sha256
-from cgankd.train.given_teacher import import_teacher
+from cgankd.stages.import_teacher import run as import_teacher
 from cgankd.train.model_file import load_model
-from cgankd.train.stages import train_model
+from cgankd.stages._training import train_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from cgankd.cli import main
-from cgankd.gan.train import train_cgan
+from cgankd.stages.train_cgan import train_cgan
 from cgankd.h5io import Split, read_split, write_split
 from cgankd.nets import build_net
 from cgankd.train.model_file import save_model
@@ -185,8 +185,8 @@ def test_entry_points(generators):
 
 
 def test_info_tells_a_pool_and_a_fake_set_apart(generators, tmp_path, capsys):
-    from cgankd.fake.filter_stage import filter_relabel
-    from cgankd.fake.subsample_stage import subsample
+    from cgankd.stages.filter_relabel import run as filter_relabel
+    from cgankd.stages.subsample import run as subsample
 
     cls, _ = generators
     subsample(cls, None, tmp_path / "pool.h5", tmp_path / "pool.json", seed=0, progress=False,

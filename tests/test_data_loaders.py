@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 from conftest import default_data_cfg, make_data_cfg, split_outputs
 
-from cgankd.data import DATASETS, digits, prepare_data
+from cgankd.data import DATASETS, digits
 from cgankd.data.prepare import load_raw
 from cgankd.data.resize import resize_images
 from cgankd.errors import CgankdInputError
 from cgankd.h5io import read_split
+from cgankd.stages.prepare_data import run as prepare_data
 
 TEST_OFFSET = 10**7  # ids of the authors' separate test tables (authors_h5, user)
 

@@ -18,9 +18,10 @@ from cgankd.distributed import World
 from cgankd.errors import CgankdInputError
 from cgankd.gan.models import build_generator
 from cgankd.gan.diffaug import diff_augment
-from cgankd.gan.train import _check_world
 from cgankd.gan.trainer import Trainer
 from cgankd.h5io import Split, write_split
+from cgankd.stages import train_cgan, train_student, train_teacher
+from cgankd.stages.train_cgan import _check_world
 from cgankd.train.model_file import load_model
 
 TESTS = Path(__file__).resolve().parent
@@ -49,18 +50,29 @@ def test_one_process_without_several_usable_gpus(monkeypatch):
 
 def test_one_gpu_runs_the_stage_in_this_process(monkeypatch):
     calls = []
-    monkeypatch.setattr(launch, "stage_function", lambda name: lambda **kw: calls.append(kw))
     monkeypatch.setattr(launch, "launch", lambda *a, **k: pytest.fail("torchrun started"))
-    launch.run_stage("train_model", {"seed": 3, "device": "auto"}, gpus=1)
+    launch.run_stage(lambda **kw: calls.append(kw), {"seed": 3, "device": "auto"}, gpus=1)
     assert calls == [{"seed": 3, "device": "auto"}]
 
 
-def test_torchrun_command_and_unknown_stage():
+def test_torchrun_command_and_what_a_worker_may_run():
     command = launch.torchrun_command(4, Path("spec.json"))
     assert command[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4",
                            "-m", "cgankd.launch", "spec.json"]
-    with pytest.raises(CgankdInputError, match="unknown stage 'train'"):
-        launch.run_stage("train", {}, gpus=2)
+    assert launch.stage_name(train_student.run) == "cgankd.stages.train_student:run"
+    assert launch.stage_function("cgankd.stages.train_student:run") is train_student.run
+    # A worker imports what the spec file names: functions of cgankd.stages.* only, and a
+    # function the launcher could not send fails before torchrun starts.
+    for name in ("os:system", "cgankd.launch:main", "cgankd.stages:x", "cgankd.stages.evaluate"):
+        with pytest.raises(CgankdInputError, match=r"^the launcher runs functions of "
+                                                   r"cgankd\.stages\.\* only"):
+            launch.stage_function(name)
+    with pytest.raises(CgankdInputError, match="found no function 'cgankd.stages.evaluate:nope'"):
+        launch.stage_function("cgankd.stages.evaluate:nope")
+    with pytest.raises(CgankdInputError, match=r"stages\.\* only .*'builtins:len'"):
+        launch.launch(len, {}, 2)
+    with pytest.raises(CgankdInputError, match="only.*<locals>"):
+        launch.launch(lambda: None, {}, 2)
 
 
 def test_sync_batchnorm_keeps_the_state_dict_layout_the_ema_copy_relies_on():
@@ -132,8 +144,8 @@ def _write_class_splits(tmp_path):
 def test_launcher_trains_a_model_on_two_processes_and_rank_0_writes_it(tmp_path):
     paths = _write_class_splits(tmp_path)
     out = tmp_path / "model"
-    result = launch.launch("train_model", {
-        "role": "teacher", "train_h5": paths["train"], "val_h5": paths["val"],
+    result = launch.launch(train_teacher.run, {
+        "train_h5": paths["train"], "val_h5": paths["val"],
         "out_model": out / "model.pt", "out_log": out / "history.jsonl",
         "net_cfg": {"net": "cnn", "kwargs": {"width": 4, "blocks": 2}},
         "recipe": {"steps": 4, "batch_size": 8, "eval_every": 2, "checkpoint_every": 2,
@@ -150,8 +162,8 @@ def test_launcher_trains_a_model_on_two_processes_and_rank_0_writes_it(tmp_path)
 def test_a_worker_input_error_comes_back_as_the_same_one_line_error(tmp_path):
     paths = _write_class_splits(tmp_path)
     with pytest.raises(CgankdInputError, match="KD method 'crd' trains on one GPU only"):
-        launch.launch("train_model", {
-            "role": "student", "train_h5": paths["train"], "val_h5": paths["val"],
+        launch.launch(train_student.run, {
+            "train_h5": paths["train"], "val_h5": paths["val"],
             "out_model": tmp_path / "s.pt", "out_log": tmp_path / "s.jsonl",
             "net_cfg": {"net": "cnn"}, "recipe": {}, "seed": 0, "device": "cpu",
             "kd_method": "crd", "teacher_model": tmp_path / "t.pt", "progress": False}, 2)
@@ -174,9 +186,9 @@ def test_launcher_trains_the_gan_on_two_processes(tmp_path, task):
                         "ili_y2h_epochs": 1})
     write_split(tmp_path / "train.h5", Split(
         rng.integers(0, 256, (24, 1, 8, 8), dtype=np.uint8), labels, np.arange(24), attrs))
-    summary = launch.launch("train_cgan", {"train_h5": tmp_path / "train.h5",
-                                           "options": options, "out_dir": tmp_path / "gan",
-                                           "device": "cpu", "seed": 0, "progress": False}, 2)
+    summary = launch.launch(train_cgan.run, {"train_h5": tmp_path / "train.h5",
+                                             "options": options, "out_dir": tmp_path / "gan",
+                                             "device": "cpu", "seed": 0, "progress": False}, 2)
     assert summary["accel"]["processes"] == 2 and summary["iterations"] == 3
     log = (tmp_path / "gan" / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in log] == [1, 2, 3]  # one writer

@@ -12,17 +12,19 @@ import pytest
 import torch
 
 from cgankd.errors import CgankdInputError
-from cgankd.fake import filter_stage
-from cgankd.fake.dre_stage import fit_dre, load_dre
-from cgankd.fake.filter_stage import filter_relabel
-from cgankd.fake.sampler_options import options_for_method
-from cgankd.fake.subsample_stage import checked_subsample_options, subsample
-from cgankd.gan.train import train_cgan
-from cgankd.h5io import Split, read_array, read_split, write_split
 from cgankd.filtering import classification_losses
-from cgankd.metrics import write_quality
+from cgankd.h5io import Split, read_array, read_split, write_split
+from cgankd.stage_options.ladder import options_for_method
+from cgankd.stages import filter_relabel as filter_stage
+from cgankd.stages._training import train_model
+from cgankd.stages.fake_quality import run as write_quality
+from cgankd.stages.filter_relabel import run as filter_relabel
+from cgankd.stages.fit_dre import load_dre
+from cgankd.stages.fit_dre import run as fit_dre
+from cgankd.stages.subsample import checked_subsample_options
+from cgankd.stages.subsample import run as subsample
+from cgankd.stages.train_cgan import train_cgan
 from cgankd.train.model_file import load_model
-from cgankd.train.stages import train_model
 from cgankd.train.trainer import predict
 
 K = 3
@@ -277,7 +279,7 @@ def test_plain_generation_sees_only_the_options_it_reads():
 
 def test_label_grid_forms_give_the_published_targets(tmp_path):
     from cgankd.conventions import LabelScale
-    from cgankd.fake.subsample_stage import grid_labels
+    from cgankd.stages.subsample import grid_labels
     ages, angles = LabelScale(1.0, 60.0), LabelScale(-80.0, 100.0)
     # UTKFace: the integer ages 1..60, not 60 midpoints
     np.testing.assert_allclose(ages.denormalise(grid_labels({"integers": [1, 60]}, ages)),

@@ -13,7 +13,7 @@ from cgankd.gan.diffaug import POLICIES, diff_augment, saturation
 from cgankd.gan.generate import generate_batch, generate_to_h5, load_generator
 from cgankd.gan.losses import GAN_LOSSES
 from cgankd.gan.models import GANS, LabelledGenerator, build_discriminator, build_generator
-from cgankd.gan.train import train_cgan
+from cgankd.stages.train_cgan import train_cgan
 from cgankd.gan.vicinity import SOFT_CUTOFF, VicinalSampler, nu_from_kappa, rule_of_thumb
 from cgankd.h5io import Split, read_split
 

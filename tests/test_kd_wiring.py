@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cgankd.h5io import Split, write_split
-from cgankd.train.stages import train_model
+from cgankd.stages._training import train_model
 
 
 @pytest.mark.parametrize("convention, has_kl", [("cgankd", True), ("repdistiller", False)])

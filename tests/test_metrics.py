@@ -10,8 +10,9 @@ import torch
 from cgankd.errors import CgankdInputError
 from cgankd.h5io import Split, write_h5, write_split
 from cgankd.metrics import (embed, embed_with_outputs, feature_stats, frechet_distance,
-                            sample_quality, write_quality)
+                            sample_quality)
 from cgankd.nets import build_net
+from cgankd.stages.fake_quality import run as write_quality
 from cgankd.train.model_file import load_model, save_model
 
 NUM_CLASSES = 3

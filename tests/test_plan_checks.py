@@ -42,7 +42,7 @@ sys.path.insert(0, {str(REPO)!r})
 from snakemake.utils import validate
 from cgankd.stage_options import check_config
 from cgankd.config_files import load_config_file
-import cgankd.stage_options.ladder, cgankd.fake.sampler_options
+import cgankd.stage_options.ladder
 for path in {json.dumps([str(p) for p in CONFIG_FILES])}:
     cfg = load_config_file(path)
     validate(cfg, {str(SCHEMA_PATH)!r})
@@ -79,17 +79,18 @@ def test_torch_free_names_equal_the_registries():
 def test_stage_code_uses_the_same_defaults():
     """Defaults defined once: the stage modules hold the option modules' own objects."""
     from cgankd.dre import fit
-    from cgankd.fake import dre_stage, filter_stage, subsample_stage
-    from cgankd.gan import label_embedding, train
+    from cgankd.gan import label_embedding
     from cgankd.kd import objective
     from cgankd.metrics import QUALITY_DEFAULTS
     from cgankd.stage_options import dre, fake, gan, kd, quality, recipe
+    from cgankd.stages import filter_relabel, fit_dre, subsample, train_cgan
     from cgankd.train import recipe as train_recipe
 
-    assert train.DEFAULTS is gan.GAN_DEFAULTS and label_embedding.ILI_DEFAULTS is gan.ILI_DEFAULTS
-    assert fit.DEFAULTS is dre.FIT_DEFAULTS and dre_stage.DRE_DEFAULTS is dre.DRE_DEFAULTS
-    assert filter_stage.FILTER_DEFAULTS is fake.FILTER_DEFAULTS
-    assert subsample_stage.SUBSAMPLE_DEFAULTS is fake.SUBSAMPLE_DEFAULTS
+    assert train_cgan.DEFAULTS is gan.GAN_DEFAULTS
+    assert label_embedding.ILI_DEFAULTS is gan.ILI_DEFAULTS
+    assert fit.DEFAULTS is dre.FIT_DEFAULTS and fit_dre.DRE_DEFAULTS is dre.DRE_DEFAULTS
+    assert filter_relabel.FILTER_DEFAULTS is fake.FILTER_DEFAULTS
+    assert subsample.SUBSAMPLE_DEFAULTS is fake.SUBSAMPLE_DEFAULTS
     assert train_recipe.RECIPE_DEFAULTS is recipe.RECIPE_DEFAULTS
     assert QUALITY_DEFAULTS is quality.QUALITY_DEFAULTS
     assert objective.checked_weights is kd.checked_weights

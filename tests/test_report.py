@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cgankd.report.build import build_report
+from cgankd.stages.aggregate import run as build_report
 from cgankd.report.convergence import FLAG, convergence_check, flag_markdown
 from cgankd.report.paired import gap_closed, paired_difference
 from cgankd.report.table import aggregate, results_frame, summarise
@@ -218,7 +218,7 @@ def test_build_report_puts_the_flag_on_top_and_writes_strict_json(table_files, t
 
 
 def test_evaluate_copies_the_protocol_from_new_and_old_model_files():
-    from cgankd.evaluate import training_protocol
+    from cgankd.stages.evaluate import training_protocol
 
     new = training_protocol({"budget": "epochs", "steps": 600, "epochs": 30, "passes": 30.0,
                              "selection": "last", "recipe": {"budget": "epochs"},

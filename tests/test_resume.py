@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from cgankd.h5io import Split, write_split
-from cgankd.train import stages
+from cgankd.stages import _training as stages
 from cgankd.train.model_file import load_model
 from cgankd.train.resume import Resume, key_parts, load_checkpoint
 from cgankd.train.trainer import fit
@@ -169,7 +169,7 @@ import torch
 torch.set_num_threads(1)
 sys.path.insert(0, {tests!r})
 import test_resume as t
-from cgankd.train import stages
+from cgankd.stages import _training as stages
 slow = float(sys.argv[2])
 stages.fit = functools.partial(stages.fit, on_step=lambda s: time.sleep(slow))
 splits = {{k: Path(sys.argv[1]) / f"{{k}}.h5" for k in ("train", "val", "fakes")}}
@@ -206,7 +206,7 @@ def test_sigint_stops_at_a_step_boundary_with_a_checkpoint(tmp_path, splits):
 # --- the GAN loop -----------------------------------------------------------------------------
 
 def _gan(split, out: Path, **kwargs):
-    from cgankd.gan.train import train_cgan
+    from cgankd.stages.train_cgan import train_cgan
     from test_gan import TINY
     return train_cgan(split, {**TINY, "iterations": 10}, out, seed=5, progress=False, **kwargs)
 
@@ -274,8 +274,8 @@ def test_gan_sigterm_checkpoints_at_the_iteration_boundary(tmp_path, capsys):
 # --- the DRE fit ------------------------------------------------------------------------------
 
 def test_dre_fit_resumes_without_retraining_its_extractor(tmp_path, monkeypatch):
-    from cgankd.fake import dre_stage
-    from cgankd.gan.train import train_cgan
+    from cgankd.stages import fit_dre as dre_stage
+    from cgankd.stages.train_cgan import train_cgan
     from cgankd.h5io import read_split
     from test_fake_stages import DRE, GAN, _splits
     paths = _splits(tmp_path, "classification")
@@ -283,7 +283,7 @@ def test_dre_fit_resumes_without_retraining_its_extractor(tmp_path, monkeypatch)
     options = {**DRE, "fit": {"epochs": 6, "val_every": 2}}
 
     def run(name):
-        return dre_stage.fit_dre(paths["train"], paths["val"], tmp_path / "cgan" / "generator.pt",
+        return dre_stage.run(paths["train"], paths["val"], tmp_path / "cgan" / "generator.pt",
                                  tmp_path / name / "dre.pt", tmp_path / name / "curves.json",
                                  options=options, seed=0, progress=False)
 
@@ -314,7 +314,7 @@ def test_dre_fit_resumes_without_retraining_its_extractor(tmp_path, monkeypatch)
 
 def test_gan_time_interval_checkpoints_before_checkpoint_every(tmp_path):
     from cgankd.errors import CgankdInputError
-    from cgankd.gan.train import train_cgan
+    from cgankd.stages.train_cgan import train_cgan
     from test_gan import TINY, _class_split
 
     def kill(it, record):
@@ -337,7 +337,7 @@ def test_gan_time_interval_checkpoints_before_checkpoint_every(tmp_path):
 @pytest.mark.parametrize("kill_at_save", [2, 4])  # in the regressor's epochs; in y2h's
 def test_ili_pretraining_resumes_to_the_uninterrupted_embedding(tmp_path, monkeypatch,
                                                                    kill_at_save):
-    from cgankd.gan.train import train_cgan
+    from cgankd.stages.train_cgan import train_cgan
     from test_gan import TINY, _regression_split
     options = {**TINY, "iterations": 2, "label_input": "ili", "ili_width": 0.125,
                "ili_blocks": [1, 1, 1, 1], "ili_regressor_epochs": 3, "ili_y2h_epochs": 3}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cgankd.code_hash import PACKAGE_DIR, covered_modules
-from cgankd.rerun_hash import STAGE_ENTRIES, stage_modules, stage_source_hash
+from cgankd.rerun_hash import LAUNCHED, STAGE_ENTRIES, stage_modules, stage_source_hash
 
 REPO = PACKAGE_DIR.parent
 CRD = "cgankd.kd.crd"
@@ -69,12 +69,12 @@ def test_code_change_reruns_the_stages_importing_it(package_copy):
     after = hashes()
     changed = {stage for stage in STAGE_ENTRIES if after[stage] != before[stage]}
     assert changed == {stage for stage in STAGE_ENTRIES if CRD in stage_modules(stage, root)}
-    # Teacher and students run one entry (train/stages.py, which imports the KD objective), and
-    # importing any cgankd.kd module runs kd/__init__.py, which imports every loss: the "train"
-    # stage (teacher and metric net included), evaluate (via train.trainer -> kd.teacher_cache)
-    # and the fake stage reach crd. Data, GAN, quality metrics and report do not.
-    assert "train" in changed
-    assert not changed & {"prepare_data", "gan", "metrics", "report"}
+    # The training rules share one entry (stages/_training.py, which imports the KD objective),
+    # and importing any cgankd.kd module runs kd/__init__.py, which imports every loss: every
+    # training rule (teacher and metric net included) reaches crd, as do evaluate (via
+    # train.trainer -> kd.teacher_cache) and the fake stages. Data, GAN and report do not.
+    assert {"train_teacher", "train_student", "train_metric_net"} <= changed
+    assert not changed & {"prepare_data", "train_cgan", "aggregate"}
 
 
 def test_relative_and_submodule_imports_followed(tmp_path):
@@ -92,44 +92,51 @@ def test_relative_and_submodule_imports_followed(tmp_path):
         covered_modules(["cgankd.missing"], root)
 
 
-def _adapters_by_stage() -> dict[str, set[Path]]:
-    """Stage key -> the workflow_scripts adapters of the rules passing that stage's hash."""
-    found: dict[str, set[Path]] = {}
+def _rule_blocks() -> dict[str, tuple[Path, str]]:
+    """Rule name -> (its rules file, the text of its rule block)."""
+    blocks = {}
     for smk in sorted((REPO / "rules").glob("*.smk")):
         for block in re.split(r"^\s*rule ", smk.read_text(), flags=re.M)[1:]:
-            stages = set(re.findall(r'stage_source_hash\("(\w+)"\)', block))
-            scripts = re.findall(r'script:\s*\n\s*"([^"]+)"', block)
-            assert len(stages) <= 1 and len(scripts) <= 1, block.split(":")[0]
-            if stages and scripts:
-                found.setdefault(stages.pop(), set()).add((smk.parent / scripts[0]).resolve())
-    return found
+            blocks[block.split(":")[0]] = (smk, block)
+    return blocks
 
 
-def _launcher_targets() -> dict[str, str]:
-    """cgankd.launch's stage name -> the module it imports by name for it."""
-    tree = ast.parse((PACKAGE_DIR / "launch.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "STAGES":
-            return {k: v.split(":")[0] for k, v in ast.literal_eval(node.value).items()}
-    raise AssertionError("no STAGES in cgankd/launch.py")
+def test_each_rule_hashes_its_own_stage_module_and_has_its_adapter():
+    """One name per rule: cgankd/stages/<rule>.py, its hash, workflow_scripts/<rule>.py."""
+    rules = _rule_blocks()
+    assert set(rules) == set(STAGE_ENTRIES)
+    for rule, (smk, block) in rules.items():
+        assert re.findall(r'stage_source_hash\("(\w+)"\)', block) == [rule], rule
+        scripts = re.findall(r'script:\s*\n\s*"([^"]+)"', block)
+        assert [Path(s).name for s in scripts] == [f"{rule}.py"], rule
+        assert STAGE_ENTRIES[rule][-1] == f"cgankd.stages.{rule}"
+
+
+def _adapter_imports(script: Path) -> set[str]:
+    """The cgankd modules an adapter imports (``from cgankd.stages import x``: the module x)."""
+    tree = ast.parse(script.read_text())
+    needed = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            needed.add(node.module)
+            needed |= {f"{node.module}.{a.name}" for a in node.names
+                       if (REPO / node.module.replace(".", "/") / f"{a.name}.py").is_file()}
+    return {m for m in needed if m.startswith("cgankd")}
+
+
+def _calls_run_stage(script: Path) -> bool:
+    return any(isinstance(c, ast.Call) and getattr(c.func, "id", "") == "run_stage"
+               for c in ast.walk(ast.parse(script.read_text())))
 
 
 def test_every_adapter_import_is_in_its_stage_hash():
-    """What a rule's adapter imports, and what the launcher imports for it, is hashed."""
-    adapters = _adapters_by_stage()
-    assert set(adapters) == set(STAGE_ENTRIES)
-    launched = _launcher_targets()
-    for stage, scripts in adapters.items():
-        covered = stage_modules(stage)
-        for script in scripts:
-            tree = ast.parse(script.read_text())
-            needed = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import)
-                      for a in n.names}
-            needed |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-            needed = {m for m in needed if m.startswith("cgankd")}
-            needed |= {launched[c.args[0].value] for c in ast.walk(tree)
-                       if isinstance(c, ast.Call) and getattr(c.func, "id", "") == "run_stage"}
-            assert needed <= covered, (stage, script.name, needed - covered)
+    """What a rule's adapter imports is hashed, and the launcher exactly where it launches."""
+    for rule in STAGE_ENTRIES:
+        script = REPO / "workflow_scripts" / f"{rule}.py"
+        needed = _adapter_imports(script)
+        assert f"cgankd.stages.{rule}" in needed, rule
+        assert needed <= stage_modules(rule), (rule, needed - stage_modules(rule))
+        assert _calls_run_stage(script) == (rule in LAUNCHED), rule
 
 
 # What importing each stage's entries loads, printed by a fresh interpreter as one JSON object.
@@ -171,5 +178,7 @@ def test_no_stage_imports_a_module_outside_its_hash():
 
 
 def test_unknown_stage_named():
-    with pytest.raises(ValueError, match="unknown stage 'trian'.*known: prepare_data, train"):
+    with pytest.raises(ValueError, match="unknown stage 'trian'.*known: aggregate, evaluate, "):
         stage_source_hash("trian")
+    with pytest.raises(ValueError, match="unknown stage '_training'"):
+        stage_source_hash("_training")  # shared by the training rules, not a rule

@@ -12,7 +12,7 @@ from cgankd.h5io import Split, write_split
 from cgankd.train.augment import random_crop, random_flip
 from cgankd.train.model_file import load_model
 from cgankd.train.recipe import checked_recipe, lr_lambda
-from cgankd.train.stages import train_model
+from cgankd.stages._training import train_model
 from cgankd.train.trainer import BatchRows, fit, score
 from toy_data import bar_images, toy_objective
 

@@ -6,7 +6,7 @@
 Snakemake runs a rule's ``script:`` in a child process with a pickled ``snakemake`` object, out
 of reach of a debugger or a profiler. This tool asks Snakemake's Python API for the DAG with the
 given path as target, takes the job whose outputs include it, builds the object the rule's
-adapter (``workflow_scripts/<adapter>.py``) reads (the job's own input, output, params, log,
+adapter (``workflow_scripts/<rule>.py``) reads (the job's own input, output, params, log,
 wildcards, threads, resources, config and rule name) and runs the adapter here with ``runpy``.
 ``--pdb`` opens a post-mortem debugger at the exception; ``python -m cProfile -o job.prof
 tools/debug_job.py ...`` profiles the job. The job's inputs must exist (a missing one is named

@@ -1,10 +1,11 @@
-"""Snakemake adapter: the filter_relabel rule -> cgankd.fake.filter_stage.filter_relabel."""
+"""Snakemake adapter: the filter_relabel rule -> cgankd.stages.filter_relabel."""
 
-from cgankd.fake.filter_stage import filter_relabel
 from cgankd.jobs import stage_job
+from cgankd.stages import filter_relabel
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    print(filter_relabel(sm.input.pool, sm.input.teacher, sm.output.fakes,
-                         options=sm.params.options, count=sm.params.fake_count, seed=sm.params.seed,
-                         device=sm.params.device, source_hash=sm.params.source_hash))
+    print(filter_relabel.run(sm.input.pool, sm.input.teacher, sm.output.fakes,
+                             options=sm.params.options, count=sm.params.fake_count,
+                             seed=sm.params.seed, device=sm.params.device,
+                             source_hash=sm.params.source_hash))

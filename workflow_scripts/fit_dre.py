@@ -1,10 +1,11 @@
-"""Snakemake adapter: the fit_dre rule -> cgankd.fake.dre_stage.fit_dre."""
+"""Snakemake adapter: the fit_dre rule -> cgankd.stages.fit_dre."""
 
-from cgankd.fake.dre_stage import fit_dre
 from cgankd.jobs import stage_job
+from cgankd.stages import fit_dre
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    fit_dre(sm.input.train, sm.input.val, sm.input.generator, sm.output.model, sm.output.curves,
-            options=sm.params.options, seed=sm.params.seed, device=sm.params.device,
-            accel=sm.params.accel, source_hash=sm.params.source_hash)
+    fit_dre.run(sm.input.train, sm.input.val, sm.input.generator, sm.output.model,
+                sm.output.curves, options=sm.params.options, seed=sm.params.seed,
+                device=sm.params.device, accel=sm.params.accel,
+                source_hash=sm.params.source_hash)

@@ -1,10 +1,11 @@
-"""Snakemake adapter: import_teacher -> cgankd.train.given_teacher.import_teacher."""
+"""Snakemake adapter: the import_teacher rule -> cgankd.stages.import_teacher."""
 
 from cgankd.jobs import stage_job
-from cgankd.train.given_teacher import import_teacher
+from cgankd.stages import import_teacher
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    import_teacher(weights=sm.input.weights, train_h5=sm.input.train, val_h5=sm.input.val,
-                   out_model=sm.output.model, out_log=sm.output.history, net_cfg=sm.params.net,
-                   device=sm.params.device, source_hash=sm.params.source_hash)
+    import_teacher.run(weights=sm.input.weights, train_h5=sm.input.train, val_h5=sm.input.val,
+                       out_model=sm.output.model, out_log=sm.output.history,
+                       net_cfg=sm.params.net, device=sm.params.device,
+                       source_hash=sm.params.source_hash)

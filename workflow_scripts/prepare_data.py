@@ -1,9 +1,10 @@
-"""Snakemake adapter: the prepare_data rule -> cgankd.data.prepare_data."""
+"""Snakemake adapter: the prepare_data rule -> cgankd.stages.prepare_data."""
 
-from cgankd.data import prepare_data
 from cgankd.jobs import stage_job
+from cgankd.stages import prepare_data
 
-with stage_job(snakemake.log[0], snakemake.threads):  # noqa: F821 (injected by Snakemake)
-    counts = prepare_data(snakemake.params.data, dict(snakemake.output.items()),  # noqa: F821
-                          source_hash=snakemake.params.source_hash)  # noqa: F821
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with stage_job(sm.log[0], sm.threads):
+    counts = prepare_data.run(sm.params.data, dict(sm.output.items()),
+                              source_hash=sm.params.source_hash)
     print(f"wrote {counts}")

@@ -1,16 +1,16 @@
-"""Snakemake adapter: train_convergence -> cgankd.train.stages.train_model at a scaled budget."""
+"""Snakemake adapter: the train_convergence rule -> cgankd.stages.train_convergence."""
 
 from cgankd.jobs import stage_job
 from cgankd.launch import run_stage
-from cgankd.train.budget import scaled_budget
+from cgankd.stages import train_convergence
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-spec, factor = sm.params.spec, sm.params.factor
+spec = sm.params.spec
 with stage_job(sm.log[0], sm.threads):
-    run_stage("train_model", dict(
+    run_stage(train_convergence.run, dict(
         role=spec["role"], train_h5=sm.input.train, val_h5=sm.input.val,
         out_model=sm.output.model, out_log=sm.output.history, net_cfg=spec["net"],
-        recipe=scaled_budget(spec["recipe"], factor, spec["where"]),
+        recipe=spec["recipe"], factor=sm.params.factor, where=spec["where"],
         seed=spec["seed"], device=sm.params.device, source_hash=sm.params.source_hash,
-        identity={**spec["identity"], "budget_factor": factor}, accel=sm.params.accel),
+        identity=spec["identity"], accel=sm.params.accel),
         gpus=sm.resources.get("gpu", 1), threads=sm.threads)

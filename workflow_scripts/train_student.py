@@ -1,13 +1,14 @@
-"""Snakemake adapter: the train_student rule -> cgankd.train.stages.train_model."""
+"""Snakemake adapter: the train_student rule -> cgankd.stages.train_student."""
 
 from cgankd.jobs import stage_job
 from cgankd.launch import run_stage
+from cgankd.stages import train_student
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 w = sm.wildcards
 with stage_job(sm.log[0], sm.threads):
-    run_stage("train_model", dict(
-        role="student", train_h5=sm.input.train, val_h5=sm.input.val,
+    run_stage(train_student.run, dict(
+        train_h5=sm.input.train, val_h5=sm.input.val,
         out_model=sm.output.model, out_log=sm.output.history, net_cfg=sm.params.net,
         recipe=sm.params.recipe, seed=int(w.seed), device=sm.params.device,
         kd_method=w.method, kd_cfg=sm.params.kd, teacher_model=sm.input.get("teacher"),

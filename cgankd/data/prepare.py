@@ -1,4 +1,5 @@
-"""The ``prepare_data`` stage: a configured dataset -> train.h5, val.h5, test.h5.
+"""A configured dataset -> the train, val and test parts (the ``prepare_data`` stage,
+``cgankd.stages.prepare_data``, converts and writes them).
 
 Order of operations (each draw from one generator seeded by ``data.seed``):
 1. the loader reads the source (files, or the bundled digits) into a training pool, plus the
@@ -19,12 +20,10 @@ import numpy as np
 from cgankd import __version__
 from cgankd.data import checks
 from cgankd.data.registry import DATASETS, LoadContext, Part, RawData
-from cgankd.data.resize import resize_images, to_channels
 from cgankd.data.split import carve
 from cgankd.errors import CgankdInputError
-from cgankd.h5io import Split, write_split
 from cgankd.options import merge_options
-from cgankd.provenance import config_hash, volatile_provenance
+from cgankd.provenance import config_hash
 
 SPLITS = ("train", "val", "test")
 
@@ -107,26 +106,3 @@ def split_attrs(raw: RawData, data_cfg: Mapping[str, Any], name: str, part: Part
                      observed_min=float(part.labels.min()), observed_max=float(part.labels.max()),
                      distinct_labels=int(len(np.unique(part.labels))))
     return attrs
-
-
-def prepare_data(data_cfg: Mapping[str, Any], outputs: Mapping[str, str | Path],
-                 source_hash: str = "") -> dict[str, int]:
-    """Build and write the three split files named in ``outputs``; returns sample counts."""
-    missing = set(SPLITS) - set(outputs)
-    if missing:
-        raise ValueError(f"prepare_data needs output paths for {sorted(missing)}")
-    raw = load_raw(data_cfg)
-    parts = make_splits(raw, data_cfg)
-    splits = {}
-    for name, part in parts.items():
-        images = to_channels(part.images, data_cfg.get("channels"))
-        images = resize_images(images, int(data_cfg["resolution"]))
-        attrs = split_attrs(raw, data_cfg, name, Part(images, part.labels, part.ids))
-        attrs["source_hash"] = source_hash
-        labels = part.labels.astype(np.int64 if raw.task == "classification" else np.float32)
-        splits[name] = Split(images=images, labels=labels, index=part.ids.astype(np.int64),
-                             attrs=attrs)
-    provenance = volatile_provenance()
-    for name in SPLITS:  # everything is validated above: no write starts before all can finish
-        write_split(outputs[name], splits[name], provenance)
-    return {name: len(s) for name, s in splits.items()}

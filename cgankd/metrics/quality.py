@@ -1,6 +1,6 @@
 """Quality of a generated HDF5 set, measured in a metric net's feature space (METHOD.md section 7).
 
-The metric net is any model file written by ``cgankd.train.stages.train_model``; the pipeline
+The metric net is any model file written by ``cgankd.stages._training``; the pipeline
 trains a dedicated one on the real training images (selected on validation), apart from the
 teacher, so the teacher's filtering is not judged in its own feature space. Fake files hold
 ``images`` (uint8 NCHW) and ``labels`` (class ids, or raw regression labels in original
@@ -23,7 +23,6 @@ its training set would not reach 1x. The validation split also chose the metric 
 checkpoint, which flatters its label agreement a little.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ import numpy as np
 
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
-from cgankd.h5io import atomic_path, decode_attrs, open_h5, read_array
+from cgankd.h5io import decode_attrs, open_h5, read_array
 from cgankd.metrics.fid import embed_with_outputs
 from cgankd.metrics.measure import (Embedded, Grouping, classification_grouping, measure_matched,
                                     measure_pair, regression_grouping)
@@ -149,13 +148,4 @@ def sample_quality(metric_model_path: str | Path, real_h5: str | Path, fake_h5: 
                                **measure_pair(real, sets["reference"], grouping, opts)}
         result["matched"] = measure_matched(real, sets["fake"], sets["reference"], grouping,
                                             opts)
-    return result
-
-
-def write_quality(out_json: str | Path, metric_model_path: str | Path, real_h5: str | Path,
-                  fake_h5: str | Path, **options: Any) -> dict[str, Any]:
-    """Run ``sample_quality`` and write its result to ``out_json`` atomically; return it."""
-    result = sample_quality(metric_model_path, real_h5, fake_h5, **options)
-    with atomic_path(out_json) as tmp:
-        tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
     return result

@@ -1,5 +1,5 @@
 """The ``fit_dre`` stage's options (``dre.options``): defaults defined once, checked without
-torch; ``cgankd.fake.dre_stage`` and ``cgankd.dre.fit`` use the same."""
+torch; ``cgankd.stages.fit_dre`` and ``cgankd.dre.fit`` use the same."""
 
 from collections.abc import Mapping
 from typing import Any

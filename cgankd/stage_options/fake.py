@@ -1,6 +1,6 @@
 """The ``subsample`` and ``filter_relabel`` stages' options (``subsample.options``,
 ``filter.options``): defaults defined once, checked without torch, so the workflow checks them
-when it plans the run; ``cgankd.fake.subsample_stage`` and ``cgankd.fake.filter_stage`` use the
+when it plans the run; ``cgankd.stages.subsample`` and ``cgankd.stages.filter_relabel`` use the
 same."""
 
 from collections.abc import Mapping
@@ -121,7 +121,7 @@ def check_pool_supplies(count: int, subsample: Mapping[str, Any], task: str | No
                 f"label_grid x per_label = {labels} labels x "
                 f"{subsample['per_label']} = {pool}; raise per_label or lower fake.count")
     elif task == "classification" and num_classes:
-        quota = -(-count // num_classes)  # the largest class quota (filter_stage._quotas)
+        quota = -(-count // num_classes)  # the largest class quota (filter_relabel._quotas)
         if subsample["per_class"] < quota:
             raise CgankdInputError(
                 f"fake.count: {count} fakes over {num_classes} classes need {quota} per "

@@ -1,5 +1,6 @@
 """The ``train_cgan`` stage's options (``gan.options``): defaults defined once, checked without
-torch, so the workflow checks them when it plans the run; ``cgankd.gan.train`` uses the same."""
+torch, so the workflow checks them when it plans the run; ``cgankd.stages.train_cgan`` uses
+the same."""
 
 from collections.abc import Mapping
 from typing import Any

@@ -1,9 +1,10 @@
-"""Train the conditional GAN: class-conditional (classification) or CcGAN (regression).
+"""The ``train_cgan`` stage: train the conditional GAN, class-conditional (classification) or
+CcGAN (regression), on the training split.
 
 The stage's entry. The pieces, one job each: the options' defaults and checks
-(``cgankd.stage_options.gan``, torch-free), the label strategies and ILI pretraining
-(``conditioning``), the training step (``trainer``), the resumable loop and its outputs
-(``loop``) and the generator file format (``generator_file``).
+(``cgankd.stage_options.gan``, torch-free), and in ``cgankd.gan`` the label strategies and ILI
+pretraining (``conditioning``), the training step (``trainer``), the resumable loop and its
+outputs (``loop``) and the generator file format (``generator_file``).
 
 ``accel`` options (``cgankd.accel``) apply, except that ``amp: auto`` keeps the GAN in fp32.
 Under torchrun (``cgankd.distributed``) every rank trains on its share; only rank 0 writes files.
@@ -30,7 +31,7 @@ from cgankd.stage_options.gan import GAN_DEFAULTS, LABEL_INPUTS, TASKS, checked_
 # DEFAULTS, TASKS and LABEL_INPUTS stay importable from here.
 DEFAULTS = GAN_DEFAULTS
 __all__ = ["DEFAULTS", "LABEL_INPUTS", "TASKS", "resolve_options", "train_cgan",
-           "train_cgan_file"]
+           "run"]
 
 
 def resolve_options(options: Mapping[str, Any] | None, task: str) -> dict[str, Any]:
@@ -90,7 +91,7 @@ def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: s
             "accel": {**acc.summary(), "processes": world.size}, **setup.label_meta}
 
 
-def train_cgan_file(train_h5: str | Path, options: Mapping[str, Any] | None,
-                    out_dir: str | Path, **kwargs: Any) -> dict[str, Any]:
+def run(train_h5: str | Path, options: Mapping[str, Any] | None,
+        out_dir: str | Path, **kwargs: Any) -> dict[str, Any]:
     """``train_cgan`` on a split file: the form a torchrun worker receives (JSON-able)."""
     return train_cgan(read_split(train_h5), options, out_dir, **kwargs)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from cgankd.conventions import to_uint8
 from cgankd.device import pick_device, seed_everything
 from cgankd.errors import CgankdInputError
-from cgankd.fake.dre_stage import load_dre
+from cgankd.stages.fit_dre import load_dre
 from cgankd.fake.source import FakeSource
 from cgankd.h5io import StreamingH5Writer, atomic_path, open_h5, read_array
 from cgankd.provenance import config_hash, volatile_provenance
@@ -75,10 +75,10 @@ def _targets(source: FakeSource, opts: Mapping[str, Any], test_h5: str | Path | 
     return torch.from_numpy(grid_labels(grid, source.label_scale, test_h5).astype(np.float32)), quota
 
 
-def subsample(generator_path: str | Path, dre_path: str | Path | None, out_h5: str | Path,
-              out_stats: str | Path, *, options: Mapping[str, Any] | None, seed: int,
-              device: str = "auto", source_hash: str = "", progress: bool = True,
-              test_h5: str | Path | None = None) -> dict[str, Any]:
+def run(generator_path: str | Path, dre_path: str | Path | None, out_h5: str | Path,
+        out_stats: str | Path, *, options: Mapping[str, Any] | None, seed: int,
+        device: str = "auto", source_hash: str = "", progress: bool = True,
+        test_h5: str | Path | None = None) -> dict[str, Any]:
     """Writes the pool ``out_h5`` and its acceptance stats; ``test_h5`` (the test split) only
     for ``label_grid: test_labels``."""
     opts = checked_subsample_options(options)

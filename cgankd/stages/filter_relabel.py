@@ -136,10 +136,10 @@ def _write_kept(pool_h5: str | Path, out_h5: str | Path, kept: np.ndarray,
                           **{name: values[first:last] for name, values in columns.items()})
 
 
-def filter_relabel(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
-                   options: Mapping[str, Any] | None, count: int, seed: int,
-                   device: str = "auto", source_hash: str = "",
-                   chunk_rows: int | None = None) -> dict[str, Any]:
+def run(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
+        options: Mapping[str, Any] | None, count: int, seed: int,
+        device: str = "auto", source_hash: str = "",
+        chunk_rows: int | None = None) -> dict[str, Any]:
     """Filter and relabel the pool into exactly ``count`` fakes; returns the summary.
 
     ``chunk_rows`` (images per read; default: h5io.READ_CHUNK_BYTES worth, rounded up to a

@@ -57,8 +57,8 @@ def training_protocol(meta: dict[str, Any]) -> dict[str, Any]:
                                                                 "torch", "host")}}
 
 
-def evaluate_model(model_path: str | Path, test_h5: str | Path, out_json: str | Path,
-                   device: str = "auto", batch_size: int = 512) -> dict[str, Any]:
+def run(model_path: str | Path, test_h5: str | Path, out_json: str | Path,
+        device: str = "auto", batch_size: int = 512) -> dict[str, Any]:
     dev = pick_device(device)
     net, meta = load_model(model_path, dev)
     test = read_split(test_h5)

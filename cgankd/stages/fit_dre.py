@@ -42,10 +42,10 @@ def build_extractor(task: str, in_channels: int, resolution: int, num_classes: i
     return RegressionAutoencoder(in_channels, resolution, feat_shape, width=width)
 
 
-def fit_dre(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
-            out_model: str | Path, out_curves: str | Path, *, options: Mapping[str, Any] | None,
-            seed: int, device: str = "auto", accel: Mapping[str, Any] | None = None,
-            source_hash: str = "", progress: bool = True) -> dict[str, Any]:
+def run(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
+        out_model: str | Path, out_curves: str | Path, *, options: Mapping[str, Any] | None,
+        seed: int, device: str = "auto", accel: Mapping[str, Any] | None = None,
+        source_hash: str = "", progress: bool = True) -> dict[str, Any]:
     opts = checked_dre_options(options)
     dev = pick_device(device)
     gen = seed_everything(seed)

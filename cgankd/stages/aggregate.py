@@ -25,11 +25,11 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def build_report(*, metrics: Sequence[str], quality: Sequence[str], fakes: Sequence[str],
-                 rungs: Sequence[str], benchmarks: Sequence[str],
-                 outputs: Mapping[str, str], convergence_base: Sequence[str] = (),
-                 convergence: Sequence[str] = (), factor: float = 2.0,
-                 cas: Sequence[str] = (), train: str | None = None) -> None:
+def run(*, metrics: Sequence[str], quality: Sequence[str], fakes: Sequence[str],
+        rungs: Sequence[str], benchmarks: Sequence[str],
+        outputs: Mapping[str, str], convergence_base: Sequence[str] = (),
+        convergence: Sequence[str] = (), factor: float = 2.0,
+        cas: Sequence[str] = (), train: str | None = None) -> None:
     """Write every aggregate output; ``convergence`` (the factor-x runs' test metrics, with the
     1x ones in ``convergence_base``) adds convergence.json and the check's table section."""
     quality_by_rung = {Path(q).stem: json.loads(Path(q).read_text()) for q in quality}

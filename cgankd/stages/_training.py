@@ -1,4 +1,5 @@
-"""The ``train_teacher`` and ``train_student`` stages: split files in, a model file out."""
+"""The training rules' shared entry (train_teacher, train_student, train_metric_net, train_cas,
+train_convergence): split files in, a model file out. Each rule's module fixes its ``role``."""
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path

@@ -27,7 +27,7 @@ from cgankd.nets.contract import check_contract
 from cgankd.provenance import config_hash, volatile_provenance
 from cgankd.train.model_file import FORMAT, save_model
 from cgankd.train.resume import file_digest, load_checkpoint, write_jsonl
-from cgankd.train.stages import net_spec
+from cgankd.stages._training import net_spec
 from cgankd.train.tensorset import tensorset_from_split
 from cgankd.train.trainer import predict, score
 
@@ -36,9 +36,9 @@ GIVEN = "given"  # the budget and selection a given teacher reports: not trained
 MISMATCH_SHOWN = 3  # keys listed per kind of state-dict mismatch
 
 
-def import_teacher(*, weights: str | Path, train_h5: str | Path, val_h5: str | Path,
-                   out_model: str | Path, out_log: str | Path, net_cfg: Mapping[str, Any],
-                   device: str = "auto", source_hash: str = "") -> dict[str, Any]:
+def run(*, weights: str | Path, train_h5: str | Path, val_h5: str | Path,
+        out_model: str | Path, out_log: str | Path, net_cfg: Mapping[str, Any],
+        device: str = "auto", source_hash: str = "") -> dict[str, Any]:
     """Check ``weights`` against the data and config, score it on validation, save it."""
     where = f"teacher.weights {weights}"
     net_name, net_kwargs = net_spec(net_cfg, "teacher")

@@ -1,0 +1,14 @@
+"""Snakemake adapter: the train_metric_net rule -> cgankd.stages.train_metric_net."""
+
+from cgankd.jobs import stage_job
+from cgankd.launch import run_stage
+from cgankd.stages import train_metric_net
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with stage_job(sm.log[0], sm.threads):
+    run_stage(train_metric_net.run, dict(
+        train_h5=sm.input.train, val_h5=sm.input.val, out_model=sm.output.model,
+        out_log=sm.output.history, net_cfg=sm.params.net, recipe=sm.params.recipe,
+        seed=sm.params.seed, device=sm.params.device, source_hash=sm.params.source_hash,
+        accel=sm.params.accel),
+        gpus=sm.resources.get("gpu", 1), threads=sm.threads)
