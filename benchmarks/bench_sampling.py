@@ -39,12 +39,12 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from cgankd.device import pick_device
+from cgankd.dre.dre_file import load_dre
 from cgankd.fake.source import FakeSource
 from cgankd.h5io import Split, read_split, write_split
 from cgankd.stages._training import train_model
 from cgankd.stages.filter_relabel import FILTER_DEFAULTS
 from cgankd.stages.filter_relabel import run as filter_relabel
-from cgankd.stages.fit_dre import load_dre
 from cgankd.stages.fit_dre import run as fit_dre
 from cgankd.stages.subsample import SUBSAMPLE_DEFAULTS
 from cgankd.stages.subsample import run as subsample

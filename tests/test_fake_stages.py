@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from cgankd.dre.dre_file import load_dre
 from cgankd.errors import CgankdInputError
 from cgankd.filtering import classification_losses
 from cgankd.h5io import Split, read_array, read_split, write_split
@@ -19,7 +20,6 @@ from cgankd.stages import filter_relabel as filter_stage
 from cgankd.stages._training import train_model
 from cgankd.stages.fake_quality import run as write_quality
 from cgankd.stages.filter_relabel import run as filter_relabel
-from cgankd.stages.fit_dre import load_dre
 from cgankd.stages.fit_dre import run as fit_dre
 from cgankd.stages.subsample import checked_subsample_options
 from cgankd.stages.subsample import run as subsample

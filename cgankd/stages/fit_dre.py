@@ -5,7 +5,8 @@
    regression head), selected on the validation split, then frozen.
 2. psi(h | label code) is fitted with the penalised softplus loss on real features against
    features of fakes generated at the same labels.
-The output file holds both nets and everything needed to rebuild them and score samples.
+The output file (format: ``cgankd.dre.dre_file``) holds both nets and everything needed to
+rebuild them and score samples.
 """
 
 import json
@@ -18,29 +19,21 @@ import torch
 from cgankd.conventions import LabelScale
 from cgankd.device import pick_device, seed_everything
 from cgankd.dre.fit import fit_density_ratio
-from cgankd.dre.models import (CLASS_DR_HIDDEN, REGRESSION_DR_HIDDEN, ClassFeatureExtractor,
-                               ClassLabelCode, DRMLP, RegressionAutoencoder)
+from cgankd.dre.dre_file import FORMAT, build_extractor
+from cgankd.dre.models import CLASS_DR_HIDDEN, REGRESSION_DR_HIDDEN, ClassLabelCode, DRMLP
 from cgankd.fake.heads import ExtractorObjective, ScoredOutput, features
 from cgankd.fake.source import FakeSource
 from cgankd.h5io import atomic_path, read_split
 from cgankd.provenance import config_hash, volatile_provenance
 # The options live torch-free (plan-time checks); DRE_DEFAULTS stays importable from here.
 from cgankd.stage_options.dre import DRE_DEFAULTS, checked_dre_options  # noqa: F401
-from cgankd.train.resume import Resume, key_parts, load_checkpoint, save_checkpoint
+from cgankd.train.resume import Resume, key_parts, save_checkpoint
 from cgankd.train.tensorset import TensorSet, tensorset_from_split
 from cgankd.train.trainer import fit
 
-FORMAT = "cgankd.dre/1"
 # DR epochs between checkpoints of the fit (each holds the DR MLP and its Adam state; plus
 # one every extractor_recipe.checkpoint_seconds)
 DR_CHECKPOINT_EPOCHS = 10
-
-def build_extractor(task: str, in_channels: int, resolution: int, num_classes: int | None,
-                    feat_shape: tuple[int, int, int], width: int) -> torch.nn.Module:
-    if task == "classification":
-        return ClassFeatureExtractor(in_channels, num_classes, feat_shape, width=width)
-    return RegressionAutoencoder(in_channels, resolution, feat_shape, width=width)
-
 
 def run(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
         out_model: str | Path, out_curves: str | Path, *, options: Mapping[str, Any] | None,
@@ -155,21 +148,3 @@ def run(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
 def _strip(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """State of ScoredOutput(extractor) (the trainer's best-on-val copy) -> extractor keys."""
     return {k.removeprefix("model."): v for k, v in state.items()}
-
-
-def load_dre(path: str | Path, device: torch.device):
-    """(extractor, psi, label code or None, meta) from a fit_dre file, frozen, on ``device``."""
-    meta = load_checkpoint(path, "cpu")
-    kwargs = dict(meta["extractor_kwargs"])
-    kwargs["feat_shape"] = tuple(kwargs["feat_shape"])  # stored as a list (plain checkpoint)
-    extractor = build_extractor(**kwargs)
-    extractor.load_state_dict(meta["extractor"])
-    psi = DRMLP(**dict(meta["dr_kwargs"], hidden=tuple(meta["dr_kwargs"]["hidden"])))
-    psi.load_state_dict(meta["dr"])
-    code = None
-    if meta["task"] == "classification":
-        code = ClassLabelCode(meta["num_classes"])
-        code.load_state_dict(meta["label_code"])
-        code = code.to(device).eval().requires_grad_(False)
-    return (extractor.to(device).eval().requires_grad_(False),
-            psi.to(device).eval().requires_grad_(False), code, meta)

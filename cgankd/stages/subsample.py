@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from cgankd.conventions import to_uint8
 from cgankd.device import pick_device, seed_everything
+from cgankd.dre.dre_file import load_dre
 from cgankd.errors import CgankdInputError
-from cgankd.stages.fit_dre import load_dre
 from cgankd.fake.source import FakeSource
 from cgankd.h5io import StreamingH5Writer, atomic_path, open_h5, read_array
 from cgankd.provenance import config_hash, volatile_provenance
