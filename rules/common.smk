@@ -219,6 +219,12 @@ def convergence_baselines():
     ]
 
 
+def student_recipe(fakes):
+    """students.recipe with the overrides of the variant family a fake set belongs to."""
+    family = "real" if fakes == REAL else "fakes"
+    return {**config["students"]["recipe"], **config["students"]["recipes"][family]}
+
+
 def convergence_spec(conv):
     """What a convergence run trains: the teacher's or a NOKD student's own settings; only the
     budget differs (scaled at job time, where the recipe defaults are known)."""
@@ -228,7 +234,7 @@ def convergence_spec(conv):
                 "seed": t["seed"], "where": "teacher.recipe", "identity": {"variant": "teacher"}}
     name, seed = conv.rsplit("/", 1)  # <student>/seed<k>, as the conv wildcard allows
     return {"role": "student", "net": net_spec(config["students"]["nets"][name]),
-            "recipe": config["students"]["recipe"], "seed": int(seed.removeprefix("seed")),
+            "recipe": student_recipe(REAL), "seed": int(seed.removeprefix("seed")),
             "where": "students.recipe",
             "identity": {"student": name, "fakes": REAL, "variant": variant_label(REAL, "none")}}
 

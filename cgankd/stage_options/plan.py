@@ -44,6 +44,9 @@ def _students(config: Mapping[str, Any], task: str | None) -> None:
         check_method(method, f"students.methods[{i}]", task)
     _seeds(students["seeds"], "students.seeds")
     checked_recipe(students["recipe"], "students.recipe")
+    for family, overrides in (students.get("recipes") or {}).items():
+        # each family's overrides are checked as the recipe they make, naming the family
+        checked_recipe({**students["recipe"], **(overrides or {})}, f"students.recipes.{family}")
     check_kd_section(config["kd"])
 
 

@@ -49,9 +49,10 @@ POOLS = (*DRE, "subsample")
 FAKES = (*POOLS, *TEACHER, "filter", "fake.count")
 # Real-only students: the seed and net are in the path, so students.seeds and .methods only
 # decide which of them exist, not what one of them holds.
-REAL = (*TEACHER, "students.nets", "students.recipe", "kd")
+REAL = (*TEACHER, "students.nets", "students.recipe", "students.recipes.real", "kd")
 # A fake chain is assigned by the seed's place in students.seeds; fake.final names the row.
-FAKE_STUDENTS = (*FAKES, *REAL, "students.seeds", "fake.seeds", "fake.final", "fake.init")
+FAKE_STUDENTS = (*FAKES, *REAL, "students.recipes.fakes", "students.seeds", "fake.seeds",
+                 "fake.final", "fake.init")
 
 
 @dataclass(frozen=True)
