@@ -110,6 +110,11 @@ def test_each_rule_hashes_its_own_stage_module_and_has_its_adapter():
         scripts = re.findall(r'script:\s*\n\s*"([^"]+)"', block)
         assert [Path(s).name for s in scripts] == [f"{rule}.py"], rule
         assert STAGE_ENTRIES[rule][-1] == f"cgankd.stages.{rule}"
+        # no rule runs another rule's module (shared code lives in stages/_<name>.py), so an
+        # edit of one stage reruns that rule alone
+        others = {m for m in stage_modules(rule) if m.startswith("cgankd.stages.")
+                  and not m.startswith("cgankd.stages._")}
+        assert others == {f"cgankd.stages.{rule}"}, rule
 
 
 def _adapter_imports(script: Path) -> set[str]:
