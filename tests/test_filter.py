@@ -1,12 +1,13 @@
 """Teacher filtering: quantile cutoffs, keep masks, losses and relabelling."""
 
+import numpy as np
 import pytest
 import torch
 
 from cgankd.errors import CgankdInputError
-from cgankd.filtering import (classification_losses, global_quantile_cutoff, keep_mask,
-                              per_class_quantile_cutoffs, regression_losses,
-                              relabel_classification, relabel_regression)
+from cgankd.filtering import (class_quotas, classification_losses, global_quantile_cutoff,
+                              keep_mask, per_class_quantile_cutoffs, per_class_selection,
+                              regression_losses, relabel_classification, relabel_regression)
 
 K, PER_CLASS, RHO = 4, 1000, 0.9
 
@@ -81,3 +82,23 @@ def test_regression_losses_are_clipped_and_in_original_units():
     assert relabel_regression(pred).tolist() == pytest.approx([1.0, 0.0, 0.5, 0.25])
     with pytest.raises(CgankdInputError, match="3 labels"):
         regression_losses(pred, labels[:3], 1.0)
+
+
+def test_per_class_selection_takes_each_quota_in_pool_order_below_its_class_cutoff():
+    assert class_quotas(10, 3).tolist() == [4, 3, 3]  # the first classes get the rest
+    losses, labels = synthetic_pool()
+    quotas = class_quotas(K * 800, K)
+    kept, cutoffs = per_class_selection(losses, labels.numpy(), {"burnin": 500, "rho": RHO},
+                                        quotas, filtering=True)
+    assert np.all(np.diff(kept) > 0)  # pool order
+    assert np.bincount(labels.numpy()[kept], minlength=K).tolist() == quotas.tolist()
+    for k, cutoff in enumerate(cutoffs):
+        burn = np.flatnonzero(labels.numpy() == k)[:500]
+        assert cutoff == pytest.approx(global_quantile_cutoff(losses[burn], RHO))
+        assert (losses[kept][labels[kept] == k] < cutoff).all()
+    unfiltered, inf = per_class_selection(losses, labels.numpy(), {}, quotas, filtering=False)
+    assert inf == [float("inf")] * K and len(unfiltered) == K * 800
+    with pytest.raises(CgankdInputError, match="^filter: class 0 has .* fewer than its quota "
+                                               "1000; raise subsample.per_class"):
+        per_class_selection(losses, labels.numpy(), {"burnin": 500, "rho": RHO},
+                            class_quotas(K * 1000, K), filtering=True)

@@ -1,9 +1,10 @@
 """Teacher filtering and label replacement of generated samples."""
 
-from cgankd.filtering.filter import (classification_losses, global_quantile_cutoff, keep_mask,
-                                     per_class_quantile_cutoffs, regression_losses,
-                                     relabel_classification, relabel_regression)
+from cgankd.filtering.filter import (class_quotas, classification_losses, global_quantile_cutoff,
+                                     keep_mask, per_class_quantile_cutoffs, per_class_selection,
+                                     regression_losses, relabel_classification,
+                                     relabel_regression)
 
-__all__ = ["classification_losses", "global_quantile_cutoff", "keep_mask",
-           "per_class_quantile_cutoffs", "regression_losses", "relabel_classification",
-           "relabel_regression"]
+__all__ = ["class_quotas", "classification_losses", "global_quantile_cutoff", "keep_mask",
+           "per_class_quantile_cutoffs", "per_class_selection", "regression_losses",
+           "relabel_classification", "relabel_regression"]

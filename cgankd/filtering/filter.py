@@ -8,6 +8,10 @@ neighbours, so with distinct losses 'keep loss < cutoff' keeps the ceil((n-1) rh
 of n (exactly 900 of 1000 at rho = 0.9). All functions are vectorised torch, no loops over samples.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -80,3 +84,30 @@ def relabel_classification(teacher_logits: torch.Tensor) -> torch.Tensor:
 def relabel_regression(teacher_pred_norm: torch.Tensor) -> torch.Tensor:
     """The teacher's prediction clipped to the normalised label range [0, 1], as rows (N,)."""
     return teacher_pred_norm.reshape(-1).clamp(0.0, 1.0)
+
+
+def class_quotas(count: int, num_classes: int) -> np.ndarray:
+    """``count`` split over classes as evenly as possible (the first classes get the rest)."""
+    quotas = np.full(num_classes, count // num_classes)
+    quotas[: count % num_classes] += 1
+    return quotas
+
+
+def per_class_selection(losses: torch.Tensor, labels: np.ndarray, opts: Mapping[str, Any],
+                        quotas: np.ndarray, filtering: bool) -> tuple[np.ndarray, list[float]]:
+    """Rows kept, in pool order, and the per-class cutoffs (inf without filtering)."""
+    cutoffs, rows = [], []
+    for k, quota in enumerate(quotas):
+        members = np.flatnonzero(labels == k)
+        cutoff = float("inf")
+        if filtering:
+            burn = members[: int(opts["burnin"])]
+            cutoff = global_quantile_cutoff(losses[burn], float(opts["rho"]))
+            members = members[(losses[members] < cutoff).numpy()]
+        if len(members) < quota:
+            raise CgankdInputError(f"filter: class {k} has {len(members)} fakes left after "
+                                   f"filtering, fewer than its quota {quota}; raise "
+                                   f"subsample.per_class")
+        rows.append(members[:quota])
+        cutoffs.append(cutoff)
+    return np.sort(np.concatenate(rows)), cutoffs

@@ -121,7 +121,7 @@ def check_pool_supplies(count: int, subsample: Mapping[str, Any], task: str | No
                 f"label_grid x per_label = {labels} labels x "
                 f"{subsample['per_label']} = {pool}; raise per_label or lower fake.count")
     elif task == "classification" and num_classes:
-        quota = -(-count // num_classes)  # the largest class quota (filter_relabel._quotas)
+        quota = -(-count // num_classes)  # the largest class quota (filtering.class_quotas)
         if subsample["per_class"] < quota:
             raise CgankdInputError(
                 f"fake.count: {count} fakes over {num_classes} classes need {quota} per "

@@ -26,8 +26,8 @@ import torch
 from cgankd.conventions import LabelScale, to_float
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
-from cgankd.filtering import (classification_losses, global_quantile_cutoff, regression_losses,
-                              relabel_classification)
+from cgankd.filtering import (class_quotas, classification_losses, global_quantile_cutoff,
+                              per_class_selection, regression_losses, relabel_classification)
 from cgankd.h5io import (StreamingH5Writer, decode_attrs, open_h5, read_array, read_chunks,
                          sample_count)
 from cgankd.provenance import config_hash, volatile_provenance
@@ -36,33 +36,6 @@ from cgankd.stage_options.fake import FILTER_DEFAULTS, checked_filter_options  #
 from cgankd.train.model_file import label_scale_of, load_model
 
 POOL_SCALARS = ("labels", "density_ratio", "index")  # per-sample columns held for the whole pool
-
-
-def _quotas(count: int, num_classes: int) -> np.ndarray:
-    """``count`` split over classes as evenly as possible (the first classes get the rest)."""
-    quotas = np.full(num_classes, count // num_classes)
-    quotas[: count % num_classes] += 1
-    return quotas
-
-
-def _per_class_selection(losses: torch.Tensor, labels: np.ndarray, opts: Mapping[str, Any],
-                         quotas: np.ndarray, filtering: bool) -> tuple[np.ndarray, list[float]]:
-    """Rows kept, in pool order, and the per-class cutoffs (inf without filtering)."""
-    cutoffs, rows = [], []
-    for k, quota in enumerate(quotas):
-        members = np.flatnonzero(labels == k)
-        cutoff = float("inf")
-        if filtering:
-            burn = members[: int(opts["burnin"])]
-            cutoff = global_quantile_cutoff(losses[burn], float(opts["rho"]))
-            members = members[(losses[members] < cutoff).numpy()]
-        if len(members) < quota:
-            raise CgankdInputError(f"filter: class {k} has {len(members)} fakes left after "
-                                   f"filtering, fewer than its quota {quota}; raise "
-                                   f"subsample.per_class")
-        rows.append(members[:quota])
-        cutoffs.append(cutoff)
-    return np.sort(np.concatenate(rows)), cutoffs
 
 
 @torch.no_grad()
@@ -170,8 +143,8 @@ def run(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
             kept = np.flatnonzero((losses < cutoff).numpy())
             cutoffs = [cutoff]
         else:
-            kept, cutoffs = _per_class_selection(losses, labels, opts,
-                                                 _quotas(count, num_classes), filtering)
+            kept, cutoffs = per_class_selection(losses, labels, opts,
+                                                class_quotas(count, num_classes), filtering)
         agreement = float(100.0 * (teacher_labels == labels).mean())
     else:
         cutoffs = [global_quantile_cutoff(losses, float(opts["rho"]))] if filtering \
