@@ -25,6 +25,7 @@ rule all:
     input:
         f"{RESULTS}/table.md",
         quality_reports(),
+        kd_teacher_metrics(),
 
 
 onsuccess:

@@ -26,6 +26,9 @@ _problem = config_problem(config, load_schema(SCHEMA))
 if _problem:
     raise WorkflowError(_problem)
 validate(config, SCHEMA)  # fills the schema's defaults into config
+if config["kd_teacher"]:  # the schema fills no defaults under a section that may be null
+    config["kd_teacher"] = {"kwargs": {}, "weights": None, "seed": 0, "recipe": {},
+                            **config["kd_teacher"]}
 try:  # every stage's options, registry names and cross-field checks, before any job
     check_config(config)
 except CgankdInputError as error:
@@ -76,8 +79,29 @@ def net_spec(section):
     return spec if source is None else {**spec, "source_sha256": source}
 
 
-# A given teacher (teacher.weights) is imported by rule import_teacher instead of trained.
+# The teachers: "teacher" filters and relabels the fakes and, unless a separate kd_teacher is
+# configured, is the KD teacher too. Each is trained (train_teacher) or, when its section gives
+# weights, imported (import_teacher); the wildcard {teacher} names the section and the folder.
+TEACHERS = ["teacher"] + (["kd_teacher"] if config["kd_teacher"] else [])
+KD_TEACHER = TEACHERS[-1]
 TEACHER_STAGE = "import_teacher" if config["teacher"]["weights"] else "train_teacher"
+
+
+def teachers_made_by(stage):
+    """The teacher sections that ``stage`` makes, as a wildcard pattern; "(?!)" for none."""
+    given = [t for t in TEACHERS if config[t]["weights"]]
+    names = given if stage == "import_teacher" else [t for t in TEACHERS if t not in given]
+    return "|".join(names) or "(?!)"
+
+
+def teacher_model(which="teacher"):
+    return f"{RESULTS}/{which}/model.pt"
+
+
+def kd_teacher_metrics():
+    """A separate KD teacher's test score: reported beside the table, not a row of it (the
+    table's teacher, whose gap the students close, is the filter teacher)."""
+    return [f"{RESULTS}/kd_teacher/test_metrics.json"] if KD_TEACHER != "teacher" else []
 
 
 def kd_slice(method):
@@ -141,7 +165,7 @@ def subsample_inputs(wildcards):
 def student_inputs(wildcards):
     inputs = {"train": data_outputs()["train"], "val": data_outputs()["val"]}
     if wildcards.method != "none":
-        inputs["teacher"] = f"{RESULTS}/teacher/model.pt"
+        inputs["teacher"] = teacher_model(KD_TEACHER)
     if wildcards.fakes != REAL:
         inputs["fakes"] = fake_set_path(wildcards.fakes, chain_of_seed(wildcards.seed))
         if config["fake"]["init"] == "finetune":

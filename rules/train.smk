@@ -1,62 +1,62 @@
-if TEACHER_STAGE == "import_teacher":
+rule import_teacher:
+    input:
+        weights=lambda w: config[w.teacher]["weights"],
+        train=data_outputs()["train"],
+        val=data_outputs()["val"],
+    output:
+        model=f"{RESULTS}/{{teacher}}/model.pt",
+        history=f"{RESULTS}/{{teacher}}/train_history.jsonl",
+    wildcard_constraints:
+        teacher=teachers_made_by("import_teacher"),
+    params:
+        net=lambda w: net_spec(config[w.teacher]),
+        device=config["device"],
+        source_hash=stage_source_hash("import_teacher"),
+    log:
+        f"{RESULTS}/logs/import_{{teacher}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/import_{{teacher}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/import_teacher.py"
 
-    rule import_teacher:
-        input:
-            weights=config["teacher"]["weights"],
-            train=data_outputs()["train"],
-            val=data_outputs()["val"],
-        output:
-            model=f"{RESULTS}/teacher/model.pt",
-            history=f"{RESULTS}/teacher/train_history.jsonl",
-        params:
-            net=net_spec(config["teacher"]),
-            device=config["device"],
-            source_hash=stage_source_hash("import_teacher"),
-        log:
-            log_path("import_teacher"),
-        benchmark:
-            benchmark_path("import_teacher")
-        threads: 1
-        resources:
-            mem_mb=8000,
-            runtime=60,
-            gpu=1,
-        conda:
-            "../envs/cgankd.yaml"
-        script:
-            "../workflow_scripts/import_teacher.py"
 
-else:
-
-    rule train_teacher:
-        input:
-            train=data_outputs()["train"],
-            val=data_outputs()["val"],
-        output:
-            model=f"{RESULTS}/teacher/model.pt",
-            history=f"{RESULTS}/teacher/train_history.jsonl",
-        params:
-            role="teacher",
-            net=net_spec(config["teacher"]),
-            recipe=config["teacher"]["recipe"],
-            seed=config["teacher"]["seed"],
-            device=config["device"],
-            accel=config["accel"],
-            source_hash=stage_source_hash("train_teacher"),
-        log:
-            log_path("train_teacher"),
-        benchmark:
-            benchmark_path("train_teacher")
-        priority: 10  # the longest chain (GAN, DRE, fakes, students) starts first
-        threads: 1
-        resources:
-            mem_mb=8000,
-            runtime=600,
-            gpu=1,
-        conda:
-            "../envs/cgankd.yaml"
-        script:
-            "../workflow_scripts/train_teacher.py"
+rule train_teacher:
+    input:
+        train=data_outputs()["train"],
+        val=data_outputs()["val"],
+    output:
+        model=f"{RESULTS}/{{teacher}}/model.pt",
+        history=f"{RESULTS}/{{teacher}}/train_history.jsonl",
+    wildcard_constraints:
+        teacher=teachers_made_by("train_teacher"),
+    params:
+        net=lambda w: net_spec(config[w.teacher]),
+        recipe=lambda w: config[w.teacher]["recipe"],
+        seed=lambda w: config[w.teacher]["seed"],
+        device=config["device"],
+        accel=config["accel"],
+        source_hash=stage_source_hash("train_teacher"),
+    log:
+        f"{RESULTS}/logs/train_{{teacher}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_{{teacher}}.tsv"
+    priority: 10  # the longest chain (GAN, DRE, fakes, students) starts first
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/train_teacher.py"
 
 
 rule train_student:

@@ -7,18 +7,17 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from cgankd.errors import CgankdInputError
 from cgankd.stages.evaluate import run as evaluate_model
-from cgankd.h5io import Split, write_split
 from cgankd.nets import build_net
 from cgankd.stage_options.nets import check_net_spec, net_source_sha256
 from cgankd.stages.import_teacher import run as import_teacher
 from cgankd.train.model_file import load_model
 from cgankd.stages._training import train_model
+from toy_data import write_tiny_splits
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,20 +71,7 @@ def user_module(tmp_path, monkeypatch):
 
 def _splits(folder: Path, task: str = "classification", size: int = 8,
             label_max: float = 90.0) -> dict[str, Path]:
-    rng = np.random.default_rng(0)
-    paths = {}
-    for name, n in (("train", 60), ("val", 30)):
-        if task == "classification":
-            labels = np.arange(n) % 3
-            attrs = {"task": task, "num_classes": 3, "class_names": ["a", "b", "c"]}
-        else:
-            labels = rng.uniform(0, label_max, n).astype(np.float32)
-            attrs = {"task": task, "label_min": 0.0, "label_max": label_max, "label_unit": "deg"}
-        images = rng.integers(0, 255, (n, 1, size, size), dtype=np.uint8)
-        images[np.arange(n), 0, 2 * (labels.astype(int) % 3), :] = 255  # a learnable bar
-        paths[name] = folder / f"{name}.h5"
-        write_split(paths[name], Split(images, labels, np.arange(n), attrs))
-    return paths
+    return write_tiny_splits(folder, task, size, label_max, bar=True)
 
 
 RECIPE = {"steps": 40, "batch_size": 16, "eval_every": 4, "crop_pad": 0, "flip": False}

@@ -165,11 +165,14 @@ def test_cifar100_v3_cgankd_only_relabelled_at_rho_09_kd_rows_filtered_at_rho_08
 
 def test_cifar100_v3_kd_differs_from_the_cgankd_only_file_only_where_the_scripts_do():
     """The KD rows share data, teacher, nets, recipes, GAN, DRE and sampling with the
-    cGAN-KD-only rows: the overlay changes the methods, the KD settings and the fakes' rung."""
+    cGAN-KD-only rows: the overlay changes the methods, the KD settings and teacher
+    (run_distill_fake.sh:8, wrn_40_2) and the fakes' rung."""
     alone = load_config_file(EXPERIMENTS / "cifar100_v3.yaml")
     with_kd = load_config_file(EXPERIMENTS / "cifar100_v3_kd.yaml")
     changed = {"experiment": "cifar100_v3_kd",
                "students": {"methods": with_kd["students"]["methods"]},
-               "kd": with_kd["kd"], "filter": {"options": {"rho": 0.8}},
+               "kd": with_kd["kd"], "kd_teacher": with_kd["kd_teacher"],
+               "filter": {"options": {"rho": 0.8}},
                "fake": {"final": "filtered", "kd_methods": with_kd["fake"]["kd_methods"]}}
     assert with_kd == deep_merge(alone, changed)
+    assert with_kd["kd_teacher"]["net"] == "wrn_40_2" and alone.get("kd_teacher") is None

@@ -8,13 +8,12 @@ import torch
 
 from cgankd.conventions import LabelScale
 from cgankd.errors import CgankdInputError
-from cgankd.h5io import Split, write_split
 from cgankd.train.augment import random_crop, random_flip
 from cgankd.train.model_file import load_model
 from cgankd.train.recipe import checked_recipe, lr_lambda
 from cgankd.stages._training import train_model
 from cgankd.train.trainer import BatchRows, fit, score
-from toy_data import bar_images, toy_objective
+from toy_data import bar_images, toy_objective, write_tiny_splits
 
 
 def test_batch_rows_cover_each_epoch_once_and_repeat_exactly():
@@ -144,25 +143,9 @@ def test_checkpoint_of_another_config_is_ignored(tmp_path):
     assert [h["step"] for h in result.history] == [10, 20, 30]  # started from 0
 
 
-def _write_splits(tmp_path, task):
-    rng = np.random.default_rng(0)
-    paths = {}
-    for name, n in (("train", 60), ("val", 30)):
-        if task == "classification":
-            labels = np.arange(n) % 3
-            attrs = {"task": task, "num_classes": 3, "class_names": ["a", "b", "c"]}
-        else:
-            labels = rng.uniform(0, 90, n).astype(np.float32)
-            attrs = {"task": task, "label_min": 0.0, "label_max": 90.0, "label_unit": "deg"}
-        images = rng.integers(0, 255, (n, 1, 8, 8), dtype=np.uint8)
-        paths[name] = tmp_path / f"{name}.h5"
-        write_split(paths[name], Split(images, labels, np.arange(n), attrs))
-    return paths
-
-
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_train_model_writes_a_loadable_model_and_distils(tmp_path, task):
-    paths = _write_splits(tmp_path, task)
+    paths = write_tiny_splits(tmp_path, task)
     recipe = {"steps": 6, "batch_size": 16, "eval_every": 3, "crop_pad": 0, "flip": False}
     common = dict(train_h5=paths["train"], val_h5=paths["val"], recipe=recipe, seed=0,
                   progress=False)
@@ -181,7 +164,7 @@ def test_train_model_writes_a_loadable_model_and_distils(tmp_path, task):
 
 
 def test_model_file_names_its_protocol_and_epochs_grow_with_fakes(tmp_path):
-    paths = _write_splits(tmp_path, "classification")
+    paths = write_tiny_splits(tmp_path, "classification")
     recipe = {"budget": "epochs", "epochs": 2, "batch_size": 16, "eval_every": 100,
               "selection": "last", "crop_pad": 0, "flip": False}
     common = dict(role="student", val_h5=paths["val"], net_cfg={"net": "cnn"}, recipe=recipe,
@@ -200,7 +183,7 @@ def test_model_file_names_its_protocol_and_epochs_grow_with_fakes(tmp_path):
 
 
 def test_student_with_kd_needs_a_teacher(tmp_path):
-    paths = _write_splits(tmp_path, "classification")
+    paths = write_tiny_splits(tmp_path, "classification")
     with pytest.raises(CgankdInputError, match="teacher"):
         train_model(role="student", train_h5=paths["train"], val_h5=paths["val"],
                     out_model=tmp_path / "s.pt", out_log=tmp_path / "s.jsonl",

@@ -68,23 +68,26 @@ def _fakes(config: Mapping[str, Any], task: str | None, classes: int | None) -> 
         checked_quality_options(quality["options"])
 
 
-def _teacher_weights(weights: Any) -> None:
+def _teacher_weights(weights: Any, section: str) -> None:
     """A given teacher's file must exist when the run is planned (the job checks its content)."""
     if weights is None:
         return
     if not isinstance(weights, str) or not weights:
-        raise CgankdInputError(f"teacher.weights: must be a file path or null, got {weights!r}")
+        raise CgankdInputError(f"{section}.weights: must be a file path or null, got "
+                               f"{weights!r}")
     if not Path(weights).is_file():
-        raise CgankdInputError(f"teacher.weights: file not found: {weights}")
+        raise CgankdInputError(f"{section}.weights: file not found: {weights}")
 
 
 def check_config(config: Mapping[str, Any]) -> None:
     """Raise CgankdInputError (one line, naming the config path) for the first problem."""
     check_plain_name(config["experiment"], "experiment")
     task, classes = check_data(config["data"])
-    check_net_spec(config["teacher"], "teacher")
-    checked_recipe(config["teacher"]["recipe"], "teacher.recipe")
-    _teacher_weights(config["teacher"].get("weights"))
+    for section in ("teacher", "kd_teacher"):
+        if config.get(section) is not None:
+            check_net_spec(config[section], section)
+            checked_recipe(config[section].get("recipe") or {}, f"{section}.recipe")
+            _teacher_weights(config[section].get("weights"), section)
     _students(config, task)
     if config["fake"]["enabled"]:
         _fakes(config, task, classes)

@@ -49,7 +49,8 @@ POOLS = (*DRE, "subsample")
 FAKES = (*POOLS, *TEACHER, "filter", "fake.count")
 # Real-only students: the seed and net are in the path, so students.seeds and .methods only
 # decide which of them exist, not what one of them holds.
-REAL = (*TEACHER, "students.nets", "students.recipe", "students.recipes.real", "kd")
+REAL = (*TEACHER, "kd_teacher", "students.nets", "students.recipe", "students.recipes.real",
+        "kd")
 # A fake chain is assigned by the seed's place in students.seeds; fake.final names the row.
 FAKE_STUDENTS = (*FAKES, *REAL, "students.recipes.fakes", "students.seeds", "fake.seeds",
                  "fake.final", "fake.init")
