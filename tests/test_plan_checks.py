@@ -123,7 +123,7 @@ MISTAKES = [
     ("filter.options.relabel", True, "filter.options.relabel: set by each ladder rung"),
     ("subsample.options.method", "none", "subsample.options.method: set by each ladder rung"),
     ("fake.kd_methods", ["kd", "../x"], "fake.kd_methods[1]: unknown KD method '../x'"),
-    ("fake.count", 2000, "fake.count: 2000 fakes over 10 classes need 200 per class"),
+    ("fake.count", 7000, "fake.count: 7000 fakes over 10 classes need 700 per class"),
     ("gan.options.native_resolution", 32, "gan.options.native_resolution: 32 must be"),
     ("gan.options.diffaug", "color,colour", "gan.options.diffaug: unknown DiffAugment policy"),
     ("gan.options.backbone", "stylegan", "gan.options.backbone: unknown GAN backbone"),

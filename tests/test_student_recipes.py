@@ -38,8 +38,9 @@ def _params(tmp_path: Path, target: str, overlay=OVERLAY):
 ])
 def test_each_job_gets_its_familys_recipe(tmp_path, target, family):
     recipe = _params(tmp_path, target).recipe
-    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["students"]["recipe"]
-    assert recipe == {**base, **OVERLAY["students"]["recipes"][family]}
+    students = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["students"]
+    own = students.get("recipes", {}).get(family, {})  # the default's, under the overlay's
+    assert recipe == {**students["recipe"], **own, **OVERLAY["students"]["recipes"][family]}
 
 
 def test_convergence_runs_train_the_real_familys_recipe_at_twice_its_budget(tmp_path):
