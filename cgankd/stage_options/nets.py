@@ -45,6 +45,16 @@ def check_net_spec(spec: Mapping[str, Any], where: str) -> None:
     merge_options(dict.fromkeys(keys), kwargs, f"{where}.kwargs")
 
 
+def net_spec(net_cfg: Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+    """(net name, kwargs) of a ``{net, kwargs}`` section. ``source_sha256``, which the workflow
+    adds for a net named by import path so that editing its module reruns it, is allowed."""
+    unknown = sorted(set(net_cfg) - {"net", "kwargs", "source_sha256"})
+    if unknown or "net" not in net_cfg:
+        raise CgankdInputError(f"{where}: expects keys 'net' and optional 'kwargs', got "
+                               f"{sorted(net_cfg)}")
+    return net_cfg["net"], dict(net_cfg.get("kwargs") or {})
+
+
 def split_import_path(net: str, where: str) -> tuple[str, str]:
     """(module, attribute) of ``"module.path:factory"``; one line naming ``where`` if malformed."""
     if not IMPORT_PATH.match(net):

@@ -17,6 +17,7 @@ from cgankd.kd.objective import NO_KD, DistillObjective
 from cgankd.nets import build_net
 from cgankd.nets.contract import check_contract
 from cgankd.provenance import config_hash, volatile_provenance
+from cgankd.stage_options.nets import net_spec
 from cgankd.train.model_file import load_model, save_model
 from cgankd.train.recipe import checked_recipe
 from cgankd.train.resume import key_parts
@@ -24,16 +25,6 @@ from cgankd.train.tensorset import concat, tensorset_from_split
 from cgankd.train.trainer import fit
 
 CRD = "crd"  # the KD method with a per-sample memory bank (cgankd/kd/crd.py)
-
-
-def net_spec(net_cfg: Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
-    """(net name, kwargs) of a ``{net, kwargs}`` section. ``source_sha256``, which the workflow
-    adds for a net named by import path so that editing its module reruns it, is allowed."""
-    unknown = sorted(set(net_cfg) - {"net", "kwargs", "source_sha256"})
-    if unknown or "net" not in net_cfg:
-        raise CgankdInputError(f"{where}: expects keys 'net' and optional 'kwargs', got "
-                               f"{sorted(net_cfg)}")
-    return net_cfg["net"], dict(net_cfg.get("kwargs") or {})
 
 
 def _protocol(recipe: Mapping[str, Any], steps: int, n_train: int) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from cgankd.h5io import read_split
 from cgankd.nets import build_net
 from cgankd.nets.contract import check_contract
 from cgankd.provenance import config_hash, volatile_provenance
+from cgankd.stage_options.nets import net_spec
 from cgankd.train.model_file import FORMAT, save_model
 from cgankd.train.resume import file_digest, load_checkpoint, write_jsonl
-from cgankd.stages._training import net_spec
 from cgankd.train.tensorset import tensorset_from_split
 from cgankd.train.trainer import predict, score
 
