@@ -84,6 +84,22 @@ def test_regression_losses_are_clipped_and_in_original_units():
         regression_losses(pred, labels[:3], 1.0)
 
 
+def test_a_separate_burnin_sets_the_cutoff_and_none_of_it_is_kept():
+    losses, labels = synthetic_pool()
+    quotas = class_quotas(K * 400, K)  # the 500 after the burn-in keep ~450 at rho 0.9
+    opts = {"burnin": 500, "rho": RHO}
+    shared, shared_cutoffs = per_class_selection(losses, labels.numpy(), opts, quotas, True)
+    apart, cutoffs = per_class_selection(losses, labels.numpy(),
+                                         {**opts, "burnin_separate": True}, quotas, True)
+    assert cutoffs == shared_cutoffs  # the same burn-in sets the same cutoffs
+    for k in range(K):
+        burn = np.flatnonzero(labels.numpy() == k)[:500]
+        assert not np.isin(burn, apart).any()  # none of the burn-in is kept ...
+        assert np.isin(burn, shared).any()  # ... where the shared burn-in gives some
+        assert (losses[apart][labels[apart] == k] < cutoffs[k]).all()
+    assert np.bincount(labels.numpy()[apart], minlength=K).tolist() == quotas.tolist()
+
+
 def test_per_class_selection_takes_each_quota_in_pool_order_below_its_class_cutoff():
     assert class_quotas(10, 3).tolist() == [4, 3, 3]  # the first classes get the rest
     losses, labels = synthetic_pool()

@@ -101,8 +101,10 @@ def per_class_selection(losses: torch.Tensor, labels: np.ndarray, opts: Mapping[
         members = np.flatnonzero(labels == k)
         cutoff = float("inf")
         if filtering:
-            burn = members[: int(opts["burnin"])]
-            cutoff = global_quantile_cutoff(losses[burn], float(opts["rho"]))
+            burnin = int(opts["burnin"])
+            cutoff = global_quantile_cutoff(losses[members[:burnin]], float(opts["rho"]))
+            if opts.get("burnin_separate", False):
+                members = members[burnin:]  # the burn-in set the cutoff; none of it is kept
             members = members[(losses[members] < cutoff).numpy()]
         if len(members) < quota:
             raise CgankdInputError(f"filter: class {k} has {len(members)} fakes left after "

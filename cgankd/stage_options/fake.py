@@ -34,6 +34,10 @@ FILTER_DEFAULTS: dict[str, Any] = {
     "mode": "per_class",  # per_class (v3) | global (v1, regression) | none
     "rho": 0.9,  # quantile of the teacher's loss kept (grid-searched on validation)
     "burnin": 1000,  # per_class: samples per class whose losses set the cutoff (published)
+    # per_class: true keeps none of the burn-in samples, so the cutoff is set on fakes apart
+    # from those it judges (the authors' scripts draw the burn-in separately); false: the
+    # burn-in samples are the pool's first and may be kept
+    "burnin_separate": False,
     "relabel": False,  # replace labels by the teacher's (v1 classification, regression)
     "batch_size": 512,  # teacher scoring batch
 }
@@ -103,13 +107,16 @@ def checked_filter_options(options: Mapping[str, Any] | None,
     require_int(opts["burnin"], f"{where}.burnin", 1)
     require_int(opts["batch_size"], f"{where}.batch_size", 1)
     _require_bool(opts["relabel"], f"{where}.relabel")
+    _require_bool(opts["burnin_separate"], f"{where}.burnin_separate")
     return opts
 
 
 def check_pool_supplies(count: int, subsample: Mapping[str, Any], task: str | None,
-                        num_classes: int | None) -> None:
+                        num_classes: int | None,
+                        filter_opts: Mapping[str, Any] | None = None) -> None:
     """The subsampled pool must hold at least ``fake.count`` fakes: every rung keeps exactly
-    that many (filtering keeps fewer than the pool, so this is a necessary condition only)."""
+    that many (filtering keeps fewer than the pool, so this is a necessary condition only),
+    besides a burn-in kept apart (``filter_opts``, checked)."""
     if task == "regression":
         labels = check_label_grid(subsample["label_grid"])
         if labels is None:  # test_labels: the count is known only once the data is prepared
@@ -127,3 +134,10 @@ def check_pool_supplies(count: int, subsample: Mapping[str, Any], task: str | No
                 f"fake.count: {count} fakes over {num_classes} classes need {quota} per "
                 f"class, more than subsample.options.per_class {subsample['per_class']}; raise "
                 f"per_class or lower fake.count")
+        if filter_opts and filter_opts["mode"] == "per_class" and filter_opts["burnin_separate"]:
+            need = int(filter_opts["burnin"]) + quota
+            if subsample["per_class"] < need:
+                raise CgankdInputError(
+                    f"filter.options.burnin_separate: {filter_opts['burnin']} burn-in samples "
+                    f"per class kept apart plus a quota of {quota} need {need} per class, more "
+                    f"than subsample.options.per_class {subsample['per_class']}")

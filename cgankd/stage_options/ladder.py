@@ -22,7 +22,7 @@ RUNGS: dict[str, dict[str, Any]] = {
 CDRRS_ONLY = ("n_burnin", "reuse_burnin", "label_window", "zeta_mult")
 # Filter options an unfiltered rung does not use: dropped, so tuning the filter reruns only
 # the rungs it changes, and their summaries report no rho they did not apply.
-FILTER_ONLY = ("rho", "burnin", "mode")
+FILTER_ONLY = ("rho", "burnin", "burnin_separate", "mode")
 # Options each rung sets itself: a user value would be silently overridden, so it is rejected.
 RUNG_OWNED = {"subsample.options": ("method",), "filter.options": ("relabel",)}
 

@@ -59,8 +59,8 @@ def _fakes(config: Mapping[str, Any], task: str | None, classes: int | None) -> 
     check_gan_resolution(config["data"]["resolution"], gan)
     checked_dre_options(config["dre"]["options"])
     subsample = checked_subsample_options(config["subsample"]["options"])
-    checked_filter_options(config["filter"]["options"])
-    check_pool_supplies(fake["count"], subsample, task, classes)
+    filter_opts = checked_filter_options(config["filter"]["options"])
+    check_pool_supplies(fake["count"], subsample, task, classes, filter_opts)
     quality = config["quality"]
     if quality["enabled"]:
         check_net_spec(quality, "quality")

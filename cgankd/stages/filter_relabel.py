@@ -3,8 +3,8 @@
 The teacher scores every pooled fake on un-augmented images (its loss against the fake's
 label: cross-entropy, or |clip(y_hat) - y| in original units). Modes:
 - ``per_class`` (v3): per class, the rho-quantile of the first ``burnin`` samples' losses is
-  the cutoff; the class's samples below it are taken in pool order until the class's quota is
-  met (classes stay balanced);
+  the cutoff; the class's samples below it (with ``burnin_separate``, only those after the
+  burn-in) are taken in pool order until the class's quota is met (classes stay balanced);
 - ``global`` (v1, regression): one rho-quantile over the whole pool;
 - ``none``: no filtering (the unprocessed and subsampled rungs of the ablation ladder).
 ``relabel`` replaces each kept label by the teacher's prediction. Every mode writes exactly
@@ -120,7 +120,8 @@ def run(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
     """
     opts = checked_filter_options(options)
     if opts["mode"] == "none":  # an unfiltered rung records and reports no rho it did not use
-        opts = {key: value for key, value in opts.items() if key not in ("rho", "burnin")}
+        opts = {key: value for key, value in opts.items()
+                if key not in ("rho", "burnin", "burnin_separate")}
     dev = pick_device(device)
     batch_size = int(opts["batch_size"])
     with open_h5(pool_h5) as f:
