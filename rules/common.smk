@@ -94,10 +94,6 @@ def teachers_made_by(stage):
     return "|".join(names) or "(?!)"
 
 
-def teacher_model(which="teacher"):
-    return f"{RESULTS}/{which}/model.pt"
-
-
 def kd_teacher_metrics():
     """A separate KD teacher's test score: reported beside the table, not a row of it (the
     table's teacher, whose gap the students close, is the filter teacher)."""
@@ -165,7 +161,7 @@ def subsample_inputs(wildcards):
 def student_inputs(wildcards):
     inputs = {"train": data_outputs()["train"], "val": data_outputs()["val"]}
     if wildcards.method != "none":
-        inputs["teacher"] = teacher_model(KD_TEACHER)
+        inputs["teacher"] = f"{RESULTS}/{KD_TEACHER}/model.pt"
     if wildcards.fakes != REAL:
         inputs["fakes"] = fake_set_path(wildcards.fakes, chain_of_seed(wildcards.seed))
         if config["fake"]["init"] == "finetune":

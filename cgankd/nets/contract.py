@@ -7,26 +7,37 @@ the embedding, the quality metrics the embedding. Zoo nets honour it by construc
 (``cgankd.nets.base.StagedNet``); a net named by import path is checked before it trains.
 """
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from cgankd.errors import CgankdInputError
 
 
-def feature_shapes(net: nn.Module, x: torch.Tensor, role: str
-                   ) -> tuple[torch.Size, list[torch.Size]]:
-    """(output shape, feature shapes) of one no-grad forward in eval mode (BN running stats
-    untouched, the mode restored); one line naming ``role`` if the features break the contract."""
+@contextlib.contextmanager
+def _evaluating(net: nn.Module) -> Iterator[None]:
+    """Eval mode without gradients (BN running stats untouched), the net's mode restored."""
     was_training = net.training
     net.eval()
     try:
         with torch.no_grad():
+            yield
+    finally:
+        net.train(was_training)
+
+
+def feature_shapes(net: nn.Module, x: torch.Tensor, role: str
+                   ) -> tuple[torch.Size, list[torch.Size]]:
+    """(output shape, feature shapes) of one no-grad forward in eval mode (BN running stats
+    untouched, the mode restored); one line naming ``role`` if the features break the contract."""
+    try:
+        with _evaluating(net):
             returned = net(x, return_features=True)
     except TypeError as err:
         raise CgankdInputError(f"the {role} net's forward must take return_features=True "
                                f"({err})") from None
-    finally:
-        net.train(was_training)
     if not (isinstance(returned, tuple) and len(returned) == 2):
         raise CgankdInputError(f"the {role} net's forward(x, return_features=True) must return "
                                f"(output, features), got {type(returned).__name__}")
@@ -49,13 +60,8 @@ def check_contract(net: nn.Module, x: torch.Tensor, num_outputs: int, role: str)
     if feats[-1][0] != n:
         raise CgankdInputError(f"the {role} net's embedding must have one row per sample; got "
                                f"{tuple(feats[-1])} for N={n}")
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            plain = net(x)
-    finally:
-        net.train(was_training)
+    with _evaluating(net):
+        plain = net(x)
     if not isinstance(plain, torch.Tensor) or tuple(plain.shape) != tuple(out_shape):
         raise CgankdInputError(f"the {role} net's plain forward net(x) must return the output "
                                f"tensor alone, shaped as with return_features=True")
