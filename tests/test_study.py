@@ -16,11 +16,12 @@ import yaml
 
 from cgankd.config import load_schema
 from cgankd.errors import CgankdInputError
+from cgankd.stage_options import check_config
 from cgankd.study.__main__ import main
 from cgankd.study.collect import point_rows, write_csv
 from cgankd.study.figure import plot_study
 from cgankd.study.plan import Point, load_study, plan_points
-from cgankd.study.runner import SCHEMA
+from cgankd.study.runner import SCHEMA, prepare
 from cgankd.study.stages import (STAGES, keep_withdrawn, same_settings, seed_results,
                                  shared_stages)
 from test_workflow_pipeline import TINY as PIPELINE_TINY
@@ -304,6 +305,47 @@ def test_the_command_line_names_a_bad_input_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("cgankd study: --factor rhoo: not a factor") and "\n" not in err
     assert main([str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_the_summary_plans_with_the_users_snakemake_options(tmp_path, monkeypatch):
+    """`-- --rerun-triggers mtime` must decide what the seeding counts as current, as it
+    decides what the run rebuilds; otherwise a finished experiment whose code hash moved is
+    never taken and the base point retrains everything."""
+    study = _study(tmp_path, "factors: {rho: {key: filter.options.rho, levels: [0.5]}}")
+    run = prepare(study, None, tmp_path, snakemake_args=("--rerun-triggers", "mtime"))
+    calls = []
+
+    def fake_snakemake(config, *args, capture=False):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, "output_file\tdate\trule\tlog\tstatus\t"
+                                           "plan\nresults/x.h5\t-\tr\t-\tok\tno update\n", "")
+
+    monkeypatch.setattr(run, "snakemake", fake_snakemake)
+    assert run.pending(tmp_path / "c.yaml") == set()
+    assert calls == [("--summary", "--rerun-triggers", "mtime")]
+
+
+STUDY_FILES = {"gain.yaml": "config/config.yaml",
+               "gain_angle.yaml": "config/experiments/digits_angle.yaml"}
+
+
+@pytest.mark.parametrize("study_file", sorted(STUDY_FILES))
+def test_every_point_of_the_repos_studies_passes_the_plan_time_checks(study_file, tmp_path):
+    """A level that the workflow would refuse to plan (e.g. a pool too small for its fake
+    count at its rho) fails here, not hours into a study."""
+    from snakemake.utils import validate
+
+    assert sorted(p.name for p in (REPO / "config" / "studies").glob("*.yaml")) == \
+        sorted(STUDY_FILES)
+    run = prepare(REPO / "config" / "studies" / study_file, REPO / STUDY_FILES[study_file],
+                  tmp_path)
+    for point in [run.base, *run.points]:
+        config = json.loads(json.dumps(point.config))
+        validate(config, str(SCHEMA))
+        try:
+            check_config(config)
+        except CgankdInputError as err:
+            raise AssertionError(f"{point.experiment}: {err}") from None
 
 
 # --- one tiny study through Snakemake --------------------------------------------------------

@@ -83,7 +83,9 @@ class StudyRun:
     def summary(self, config: Path) -> dict[Path, str] | None:
         """{output file: Snakemake's plan for it} for ``config`` (its --summary), or None when
         Snakemake cannot tell."""
-        result = self.snakemake(config, "--summary", capture=True)
+        # The user's Snakemake options (e.g. --rerun-triggers mtime) decide what is pending
+        # for the run, so they decide it for the summary too.
+        result = self.snakemake(config, "--summary", *self.snakemake_args, capture=True)
         if result.returncode != 0:
             return None
         rows = [line.split("\t") for line in result.stdout.splitlines()]
