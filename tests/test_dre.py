@@ -1,5 +1,6 @@
 """cDR-RS building blocks: the DR loss, the DR fit on known Gaussians, the feature nets."""
 
+import json
 import math
 
 import numpy as np
@@ -7,8 +8,10 @@ import pytest
 import torch
 from scipy.stats import norm, spearmanr
 
-from cgankd.dre import (DRMLP, ClassFeatureExtractor, ClassLabelCode, RegressionAutoencoder,
-                        autoencoder_loss, fit_density_ratio, penalised_softplus_loss)
+from cgankd.dre import (DRMLP, FIT_DEFAULTS, ClassFeatureExtractor, ClassLabelCode,
+                        RegressionAutoencoder, autoencoder_loss, fit_density_ratio,
+                        penalised_softplus_loss)
+from cgankd.dre.fit import FakeBank, fake_sampler
 from cgankd.errors import CgankdInputError
 
 
@@ -113,7 +116,7 @@ def test_class_feature_extractor_shapes(channels, resolution):
 
 def test_class_feature_extractor_default_is_resnet34_sized():
     net = ClassFeatureExtractor(3, num_classes=10, feat_shape=(3, 32, 32))
-    blocks = [m for m in net.trunk.modules() if type(m).__name__ == "BasicBlock"]
+    blocks = [m for m in net.trunk.modules() if type(m).__name__ == "ResidualBlock"]
     assert len(blocks) == 3 + 4 + 6 + 3
     assert net.to_feature[0].in_features == 512 and net.to_feature[0].out_features == 3 * 32 * 32
 
@@ -221,3 +224,122 @@ def test_heldout_selection_returns_a_flat_ratio_when_nothing_generalises():
     _, last_only = _memorising_fit(real_h, torch.randn(512, 1, generator=gen), epochs=100,
                                    val_every=0)
     assert "selected_epoch" not in last_only[-1] and "val_sp" not in last_only[-1]
+
+
+# --- the fake bank (dre.options.fit.fakes: bank) ----------------------------------------------
+
+def _labelled_make(calls):
+    """make(y, gen): a fake's feature is (its label, a random draw), so a draw shows its label."""
+    def make(y, gen):
+        calls.append(len(y))
+        return torch.stack([y.float(), torch.rand(len(y), generator=gen)], 1)
+    return make
+
+
+@pytest.mark.parametrize("labels", [torch.tensor([0, 1, 1, 2, 2, 2]),  # classes
+                                    torch.tensor([0.1, 0.5, 0.5, 0.9])])  # regression labels
+def test_bank_draws_fakes_at_the_batch_labels_and_reaches_the_whole_group(labels):
+    calls = []
+    sampler = fake_sampler(_labelled_make(calls), labels, {"fakes": "bank", "bank_per_real": 300},
+                           generator=torch.Generator().manual_seed(0),
+                           bank_generator=torch.Generator().manual_seed(1))
+    assert sum(calls) == 300 * len(labels) and max(calls) <= 512  # made once, in chunks
+    made = len(calls)
+    y = labels[torch.randint(len(labels), (4000,), generator=torch.Generator().manual_seed(2))]
+    h, y_out = sampler(y)
+    assert len(calls) == made  # no fake is generated while the fit draws
+    assert torch.equal(y_out, y) and torch.equal(h[:, 0], y.float())
+    # uniform within each label's group: every one of its 300 x (real count) fakes is reachable
+    bank = FakeBank.build(_labelled_make([]), labels, 300, torch.Generator().manual_seed(1))
+    top = labels.max()
+    drawn = h[y == top, 1].unique()
+    in_bank = bank.h[bank.h[:, 0] == top.float(), 1]
+    assert len(in_bank) == 300 * int((labels == top).sum())
+    assert len(drawn) > 0.6 * len(in_bank) and set(drawn.tolist()) <= set(in_bank.tolist())
+    with pytest.raises(CgankdInputError, match="not one the bank was made at"):
+        sampler(labels[:1] + 0.25)
+
+
+def test_bank_is_fixed_by_its_seed_and_draws_by_the_fit_generator():
+    labels = torch.arange(20) % 4
+
+    def draws(bank_seed, fit_seed):
+        sampler = fake_sampler(_labelled_make([]), labels, {"fakes": "bank", "bank_per_real": 5},
+                               generator=torch.Generator().manual_seed(fit_seed),
+                               bank_generator=torch.Generator().manual_seed(bank_seed))
+        return torch.cat([sampler(labels[:8])[0] for _ in range(3)])
+
+    assert torch.equal(draws(1, 0), draws(1, 0))
+    assert not torch.equal(draws(2, 0), draws(1, 0))  # another bank
+    assert not torch.equal(draws(1, 3), draws(1, 0))  # the same bank, other draws
+
+
+def test_on_the_fly_fakes_stay_the_published_default():
+    assert FIT_DEFAULTS["fakes"] == "on_the_fly"
+    calls = []
+    sampler = fake_sampler(_labelled_make(calls), torch.arange(4), {},
+                           generator=torch.Generator().manual_seed(0),
+                           bank_generator=torch.Generator().manual_seed(1))
+    assert calls == []
+    sampler(torch.tensor([3, 1]))
+    assert calls == [2]  # fresh fakes at every call
+
+
+def test_fake_options_are_checked_naming_their_key():
+    from cgankd.stage_options.dre import checked_dre_options
+    with pytest.raises(CgankdInputError, match=r"dre.options.fit.fakes: 'banks' is not one of"):
+        checked_dre_options({"fit": {"fakes": "banks"}})
+    with pytest.raises(CgankdInputError, match=r"dre.options.fit.bank_per_real"):
+        checked_dre_options({"fit": {"bank_per_real": 0}})
+    huge = {"fakes": "bank", "bank_per_real": 10**6}
+    with pytest.raises(CgankdInputError, match=r"dre.options.fit.bank_per_real: a bank of"):
+        fake_sampler(lambda y, g: torch.zeros(len(y), 4096), torch.arange(1000), huge,
+                     generator=torch.Generator(), bank_generator=torch.Generator(),
+                     where="dre.options.fit")
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_banked_dre_stage_resumes_bit_for_bit(tmp_path, monkeypatch, task):
+    """A fit killed midway re-makes its bank from the seed and ends where a whole one does;
+    the bank is used (not on-the-fly fakes: those give another fit)."""
+    from test_fake_stages import DRE, GAN, _splits
+
+    from cgankd.h5io import read_split
+    from cgankd.stages import fit_dre as dre_stage
+    from cgankd.stages.train_cgan import train_cgan
+    from cgankd.train.resume import Resume, load_checkpoint
+    paths = _splits(tmp_path, task)
+    train_cgan(read_split(paths["train"]), GAN, tmp_path / "cgan", seed=0, progress=False)
+    # val_every 0 keeps the last epoch (selection could keep the flat ratio of epoch 0 in both)
+    bank = {"epochs": 6, "val_every": 0, "fakes": "bank", "bank_per_real": 3}
+
+    def run(name, fit):
+        return dre_stage.run(paths["train"], paths["val"], tmp_path / "cgan" / "generator.pt",
+                             tmp_path / name / "dre.pt", tmp_path / name / "curves.json",
+                             options={**DRE, "fit": fit}, seed=0, progress=False)
+
+    def dr_state(name):
+        return load_checkpoint(tmp_path / name / "dre.pt")["dr"]
+
+    run("whole", bank)
+    run("fly", {**bank, "fakes": "on_the_fly"})
+    monkeypatch.setattr(dre_stage, "DR_CHECKPOINT_EPOCHS", 2)
+
+    def killed_after(self, done):
+        if self.desc == "dre fit" and done == 4:
+            raise _Killed
+    monkeypatch.setattr(Resume, "stop_if_asked", killed_after)
+    with pytest.raises(_Killed):
+        run("cut", bank)
+    monkeypatch.undo()
+    run("cut", bank)
+    whole, cut, fly = dr_state("whole"), dr_state("cut"), dr_state("fly")
+    assert all(torch.equal(value, cut[key]) for key, value in whole.items())
+    assert not all(torch.equal(value, fly[key]) for key, value in whole.items())
+    curves = [json.loads((tmp_path / name / "curves.json").read_text())["dr"]
+              for name in ("whole", "cut")]
+    assert curves[0] == curves[1]

@@ -13,6 +13,10 @@ state; a fit that never beats the flat ratio returns psi = 1, i.e. subsampling c
 Resumable: given a ``cgankd.train.resume.Resume``, the fit checkpoints at epoch ends (model,
 optimiser, schedule, curves, selection and the random generators it draws from), and a
 ``checkpoint`` the caller loaded from it continues bit for bit.
+
+Fakes: ``fake_sampler`` turns the caller's "features of fakes at these labels" function into
+the fit's ``fake_batch``, either as published (fresh fakes every step) or from a bank made once
+before the fit (options ``fakes`` and ``bank_per_real``).
 """
 
 import copy
@@ -32,9 +36,79 @@ Batch = tuple[torch.Tensor, torch.Tensor]  # (features h, labels or label codes)
 # Held-out (h_real, y_real, h_fake, y_fake): real features not used for fitting, and fakes at
 # their labels, fixed for the whole fit so every evaluation sees the same samples.
 Heldout = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+# make(labels, generator) -> features of one fake per label, drawing from ``generator``
+MakeFakes = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+# Labels per call when a bank is made: the stage's embedding batch.
+BANK_CHUNK = 512
+# A bank larger than this is refused (one line naming the option) instead of exhausting memory.
+BANK_MAX_BYTES = 4 * 2**30
 
 # The fit's options are defined torch-free beside the stage's (plan-time checks).
 DEFAULTS = FIT_DEFAULTS
+
+
+class FakeBank:
+    """Fake features made once, grouped by label; ``sample(y)`` draws one per y at that label.
+
+    Labels are matched exactly (class ids, or the real training set's regression labels, at
+    which the bank was made), so every batch label must be one of the bank's.
+    """
+
+    def __init__(self, h: torch.Tensor, y: torch.Tensor):
+        values, group, counts = torch.unique(y, return_inverse=True, return_counts=True)
+        order = torch.argsort(group, stable=True)
+        self.h, self.values = h[order], values
+        # group sizes and starts on the CPU, beside the CPU generator that picks within them
+        self.counts = counts.cpu()
+        self.starts = torch.cumsum(self.counts, 0) - self.counts
+
+    @classmethod
+    def build(cls, make: MakeFakes, labels: torch.Tensor, per_label: int,
+              generator: torch.Generator, where: str = "dre.fit") -> "FakeBank":
+        """per_label fakes for each entry of ``labels`` (repeats make larger groups)."""
+        labels = labels.reshape(-1)
+        count = len(labels) * per_label
+        # the first chunk shows the feature size: check the bank's before the memory is spent
+        first = make(labels.repeat(-(-BANK_CHUNK // len(labels)))[:min(BANK_CHUNK, count)],
+                     generator)
+        size = count * first[0].numel() * first.element_size()
+        if size > BANK_MAX_BYTES:
+            raise CgankdInputError(f"{where}.bank_per_real: a bank of {count} fakes needs "
+                                   f"{size / 2**30:.1f} GiB (limit {BANK_MAX_BYTES / 2**30:.0f}"
+                                   f"); lower it or use fakes: on_the_fly")
+        y = labels.repeat(per_label)
+        h = [first] + [make(chunk, generator) for chunk in y[BANK_CHUNK:].split(BANK_CHUNK)]
+        return cls(torch.cat(h), y)
+
+    def sample(self, y: torch.Tensor, generator: torch.Generator) -> Batch:
+        """(one bank feature per entry of y at its label, y); uniform within each label."""
+        values = self.values.to(y.device)
+        group = torch.searchsorted(values, y.reshape(-1)).clamp(max=len(values) - 1)
+        missing = values[group] != y.reshape(-1)
+        if missing.any():
+            raise CgankdInputError(f"fake bank: label {y.reshape(-1)[missing][0].item()!r} "
+                                   f"is not one the bank was made at")
+        group = group.cpu()
+        offset = (torch.rand(len(group), generator=generator) * self.counts[group]).long()
+        rows = self.starts[group] + torch.minimum(offset, self.counts[group] - 1)
+        return self.h[rows.to(self.h.device)], y
+
+
+def fake_sampler(make: MakeFakes, labels: torch.Tensor, options: Mapping[str, Any] | None, *,
+                 generator: torch.Generator, bank_generator: torch.Generator,
+                 where: str = "dre.fit") -> Callable[[torch.Tensor], Batch]:
+    """The fit's ``fake_batch``: per options ``fakes``, fresh fakes from make(y, generator)
+    every call (published), or draws (from ``generator``) from a FakeBank of bank_per_real
+    fakes per entry of ``labels`` (the real training labels), made now from
+    ``bank_generator``, whose seed alone fixes the bank (a resumed fit re-makes it)."""
+    opts = merge_options(DEFAULTS, options, where)
+    if opts["fakes"] == "on_the_fly":
+        return lambda y: (make(y, generator), y)
+    if opts["fakes"] != "bank":
+        raise CgankdInputError(f"{where}.fakes: {opts['fakes']!r} is not one of on_the_fly, bank")
+    bank = FakeBank.build(make, labels, int(opts["bank_per_real"]), bank_generator, where)
+    return lambda y: bank.sample(y, generator)
 
 
 def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batch]],

@@ -4,7 +4,8 @@
    trunk + Linear(512 -> C*H*W) + classifier head, CE; regression: sparse autoencoder with a
    regression head), selected on the validation split, then frozen.
 2. psi(h | label code) is fitted with the penalised softplus loss on real features against
-   features of fakes generated at the same labels.
+   features of fakes generated at the same labels: fresh every step as published, or drawn
+   from a bank made once before the fit (dre.options.fit.fakes; see ``fit_ratio``).
 The output file (format: ``cgankd.dre.dre_file``) holds both nets and everything needed to
 rebuild them and score samples.
 """
@@ -18,7 +19,7 @@ import torch
 
 from cgankd.conventions import LabelScale
 from cgankd.device import pick_device, seed_everything
-from cgankd.dre.fit import fit_density_ratio
+from cgankd.dre.fit import fake_sampler, fit_density_ratio
 from cgankd.dre.dre_file import FORMAT, build_extractor
 from cgankd.dre.models import CLASS_DR_HIDDEN, REGRESSION_DR_HIDDEN, ClassLabelCode, DRMLP
 from cgankd.fake.heads import ExtractorObjective, ScoredOutput, features
@@ -82,50 +83,9 @@ def run(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
     extractor.to(dev).eval().requires_grad_(False)
 
     source = FakeSource(generator_path, dev)
-    code_dim = num_classes if task == "classification" else source.label_code_dim
-    hidden = tuple(opts["dr_hidden"] or (CLASS_DR_HIDDEN if task == "classification"
-                                         else REGRESSION_DR_HIDDEN))
-    dr_kwargs = {"in_dim": int(torch.tensor(feat_shape).prod()), "label_code_dim": code_dim,
-                 "hidden": list(hidden), "dropout": float(opts["dr_dropout"])}
-    psi = DRMLP(**{**dr_kwargs, "hidden": hidden}).to(dev)
-    label_code = ClassLabelCode(num_classes).to(dev) if task == "classification" \
-        else source.label_code
-
-    @torch.no_grad()
-    def embed(images: TensorSet) -> torch.Tensor:
-        """Features of every real image, in 512-image batches."""
-        return torch.cat([features(extractor, images.batch(rows.to(images.images.device))[0]
-                                   .to(dev)) for rows in torch.arange(len(images)).split(512)])
-
-    h_real = embed(train)  # the extractor is frozen and deterministic: embed real data once
-    labels = train.labels.to(dev)
-    batch = int(opts["batch_size"])
-
-    def real_batches():
-        perm = torch.randperm(len(labels), generator=gen).to(dev)
-        return [(h_real[rows], labels[rows]) for rows in perm.split(batch)]
-
-    def heldout_pairs():
-        """Validation features and fakes at their labels, from their own seeded stream."""
-        held_gen = torch.Generator().manual_seed(seed + 1)
-        h_val, y_val = embed(val), val.labels.to(dev)
-        with torch.no_grad():
-            y_fake = y_val.repeat(int(opts["val_fakes_per_image"]))
-            h_fake = torch.cat([features(extractor, source.images(y, held_gen))
-                                for y in y_fake.split(512)])
-        return h_val, y_val, h_fake, y_fake
-
-    def fake_batch(y: torch.Tensor):
-        with torch.no_grad():
-            h = features(extractor, source.images(y, gen))
-        return h, y
-
-    curves = fit_density_ratio(psi, real_batches, fake_batch, label_code=label_code,
-                               train_label_code=task == "classification",
-                               options=opts["fit"],
-                               heldout=heldout_pairs() if opts["fit"]["val_every"] else None,
-                               where="dre.fit", resume=dr_resume, checkpoint=dr_checkpoint,
-                               generators=(gen,), carry=trained)
+    psi, label_code, dr_kwargs, curves = fit_ratio(
+        extractor, source, train, val, opts, task=task, num_classes=num_classes, seed=seed,
+        device=dev, generator=gen, resume=dr_resume, checkpoint=dr_checkpoint, carry=trained)
     meta = {"format": FORMAT, "task": task, "num_classes": num_classes,
             "extractor_kwargs": extractor_kwargs, "dr_kwargs": dr_kwargs,
             "extractor": {k: v.cpu() for k, v in extractor.state_dict().items()},
@@ -148,3 +108,63 @@ def run(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
 def _strip(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """State of ScoredOutput(extractor) (the trainer's best-on-val copy) -> extractor keys."""
     return {k.removeprefix("model."): v for k, v in state.items()}
+
+
+def fit_ratio(extractor: torch.nn.Module, source: FakeSource, train: TensorSet, val: TensorSet,
+              opts: Mapping[str, Any], *, task: str, num_classes: int | None, seed: int,
+              device: torch.device, generator: torch.Generator, resume: Resume | None = None,
+              checkpoint: Mapping[str, Any] | None = None,
+              carry: Mapping[str, Any] | None = None) -> tuple:
+    """Step 2 on a frozen ``extractor``: (psi, label code, psi's kwargs, the fit's curves).
+
+    ``opts``: checked dre options. Real batches and on-the-fly fakes draw from ``generator``
+    (the stage's seeded stream, checkpointed); held-out fakes from seed + 1 and the fake bank
+    (dre.options.fit.fakes: bank) from seed + 2, streams of their own, so a resumed fit
+    re-makes both exactly.
+    """
+    dev = device
+
+    @torch.no_grad()
+    def embed(images: TensorSet) -> torch.Tensor:
+        """Features of every real image, in 512-image batches."""
+        return torch.cat([features(extractor, images.batch(rows.to(images.images.device))[0]
+                                   .to(dev)) for rows in torch.arange(len(images)).split(512)])
+
+    @torch.no_grad()
+    def fake_features(y: torch.Tensor, stream: torch.Generator) -> torch.Tensor:
+        return features(extractor, source.images(y, stream))
+
+    h_real = embed(train)  # the extractor is frozen and deterministic: embed real data once
+    labels = train.labels.to(dev)
+    batch = int(opts["batch_size"])
+    code_dim = num_classes if task == "classification" else source.label_code_dim
+    hidden = tuple(opts["dr_hidden"] or (CLASS_DR_HIDDEN if task == "classification"
+                                         else REGRESSION_DR_HIDDEN))
+    dr_kwargs = {"in_dim": int(h_real[0].numel()), "label_code_dim": code_dim,
+                 "hidden": list(hidden), "dropout": float(opts["dr_dropout"])}
+    psi = DRMLP(**{**dr_kwargs, "hidden": hidden}).to(dev)
+    label_code = ClassLabelCode(num_classes).to(dev) if task == "classification" \
+        else source.label_code
+
+    def real_batches():
+        perm = torch.randperm(len(labels), generator=generator).to(dev)
+        return [(h_real[rows], labels[rows]) for rows in perm.split(batch)]
+
+    def heldout_pairs():
+        """Validation features and fakes at their labels, from their own seeded stream."""
+        held_gen = torch.Generator().manual_seed(seed + 1)
+        h_val, y_val = embed(val), val.labels.to(dev)
+        y_fake = y_val.repeat(int(opts["val_fakes_per_image"]))
+        h_fake = torch.cat([fake_features(y, held_gen) for y in y_fake.split(512)])
+        return h_val, y_val, h_fake, y_fake
+
+    fake_batch = fake_sampler(fake_features, labels, opts["fit"], generator=generator,
+                              bank_generator=torch.Generator().manual_seed(seed + 2),
+                              where="dre.options.fit")
+    curves = fit_density_ratio(psi, real_batches, fake_batch, label_code=label_code,
+                               train_label_code=task == "classification",
+                               options=opts["fit"],
+                               heldout=heldout_pairs() if opts["fit"]["val_every"] else None,
+                               where="dre.fit", resume=resume, checkpoint=checkpoint,
+                               generators=(generator,), carry=carry)
+    return psi, label_code, dr_kwargs, curves
