@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from cgankd.errors import CgankdInputError
+from cgankd.nets.residual import PooledResNet
 
 # Published hidden widths of the DR MLP (METHOD.md section 3), one tuple per task kind.
 CLASS_DR_HIDDEN = (2048, 1024, 512, 256, 128)
@@ -72,45 +73,6 @@ class ClassLabelCode(nn.Module):
         return self.embed(labels.long())
 
 
-class BasicBlock(nn.Module):
-    """ResNet BasicBlock: two 3x3 convs with a (projected where shapes differ) skip."""
-
-    def __init__(self, in_ch: int, out_ch: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_ch)
-        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_ch)
-        self.skip: nn.Module = nn.Identity()
-        if stride != 1 or in_ch != out_ch:
-            self.skip = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False),
-                                      nn.BatchNorm2d(out_ch))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.skip(x))
-
-
-def resnet_trunk(in_channels: int, width: int = 64,
-                 blocks: tuple[int, ...] = RESNET34_BLOCKS) -> tuple[nn.Sequential, int]:
-    """A ResNet trunk ending in global average pooling; returns (net, pooled feature size).
-
-    The stem is the CIFAR-style 3x3 stride-1 conv (no max-pool) because the images here are
-    16-64 px; stage widths are width * (1, 2, 4, 8), i.e. 64-128-256-512 at width=64.
-    """
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
-                               nn.BatchNorm2d(width), nn.ReLU()]
-    ch = width
-    for stage, count in enumerate(blocks):
-        out = width * 2 ** stage
-        for i in range(count):
-            layers.append(BasicBlock(ch, out, stride=2 if stage > 0 and i == 0 else 1))
-            ch = out
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    return nn.Sequential(*layers), ch
-
-
 class ClassFeatureExtractor(nn.Module):
     """ResNet-34-style classifier whose pooled feature is lifted to the C*H*W feature h.
 
@@ -122,7 +84,9 @@ class ClassFeatureExtractor(nn.Module):
                  width: int = 64, blocks: tuple[int, ...] = RESNET34_BLOCKS):
         super().__init__()
         feat_dim = _flat_dim(feat_shape)
-        self.trunk, pooled = resnet_trunk(in_channels, width, blocks)
+        # Stage widths width * (1, 2, 4, 8): 64-128-256-512 at the published width=64.
+        self.trunk = PooledResNet(in_channels, width, blocks)
+        pooled = self.trunk.embed_dim
         self.to_feature = nn.Sequential(nn.Linear(pooled, feat_dim), nn.ReLU())
         self.head = nn.Sequential(nn.Linear(feat_dim, pooled), nn.ReLU(),
                                   nn.Linear(pooled, num_classes))

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from cgankd.conventions import LabelScale, to_float
 from cgankd.h5io import Split
+from cgankd.nets.residual import PooledResNet
 from cgankd.options import merge_options
 from cgankd.train.resume import Resume
 # This pretraining's options are defined with the GAN's, torch-free (plan-time checks).
@@ -29,45 +30,19 @@ from cgankd.stage_options.gan import ILI_DEFAULTS
 DIM_EMBED = 128  # size of h, as CcGAN uses
 
 
-class _BasicBlock(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, stride: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False), nn.BatchNorm2d(out_ch),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False), nn.BatchNorm2d(out_ch))
-        self.skip = nn.Identity()
-        if stride != 1 or in_ch != out_ch:
-            self.skip = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False),
-                                      nn.BatchNorm2d(out_ch))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + self.skip(x))
-
-
 class LabelEmbedRegressor(nn.Module):
     """ResNet-34-style x -> h (DIM_EMBED, ReLU) -> y; ``h2y`` is the last linear layer.
 
-    A 3x3 stride-1 stem (CIFAR style) suits the 16-64 px images the pipeline handles;
+    The package's one ResNet trunk (``cgankd.nets.residual``, stride-1 stem for 16-64 px);
     ``width`` scales every stage (0.25: 16..128 channels, small enough for CPU digits).
     """
 
     def __init__(self, channels: int, *, width: float = 1.0,
                  blocks: tuple[int, ...] | list[int] = (3, 4, 6, 3), dim_embed: int = DIM_EMBED):
         super().__init__()
-        base = max(8, round(64 * width))
-        widths = [base * 2 ** i for i in range(len(blocks))]
-        layers: list[nn.Module] = [nn.Conv2d(channels, base, 3, 1, 1, bias=False),
-                                   nn.BatchNorm2d(base), nn.ReLU(inplace=True)]
-        in_ch = base
-        for stage, (n, out_ch) in enumerate(zip(blocks, widths)):
-            for i in range(n):
-                layers.append(_BasicBlock(in_ch, out_ch, 2 if (i == 0 and stage > 0) else 1))
-                in_ch = out_ch
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        self.features = nn.Sequential(*layers)
-        self.x2h = nn.Sequential(nn.Linear(in_ch, dim_embed), nn.BatchNorm1d(dim_embed),
-                                 nn.ReLU(inplace=True))
+        self.features = PooledResNet(channels, max(8, round(64 * width)), blocks)
+        self.x2h = nn.Sequential(nn.Linear(self.features.embed_dim, dim_embed),
+                                 nn.BatchNorm1d(dim_embed), nn.ReLU(inplace=True))
         self.h2y = nn.Linear(dim_embed, 1)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

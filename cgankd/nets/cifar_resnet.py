@@ -4,8 +4,8 @@ Widths follow RepDistiller: 16/32/64 with a 16-channel stem, and the 4x-wide ``x
 with a 32-channel stem and stages of 64/128/256.
 """
 
-from cgankd.nets.base import StagedNet, block_stages, conv_bn
-from cgankd.nets.residual import basic_block
+from cgankd.nets.base import StagedNet
+from cgankd.nets.residual import resnet_trunk
 from cgankd.nets.zoo import register_variant
 
 STANDARD_WIDTHS = (16, 16, 32, 64)  # stem, then the three stages
@@ -16,9 +16,8 @@ def cifar_resnet(depth: int, widths: tuple[int, int, int, int], num_outputs: int
                  in_channels: int) -> StagedNet:
     blocks_per_stage = (depth - 2) // 6
     stem_width, *stage_widths = widths
-    stages = block_stages(basic_block, stem_width, stage_widths, [blocks_per_stage] * 3,
-                             strides=(1, 2, 2))
-    return StagedNet(conv_bn(in_channels, stem_width), stages, stage_widths[-1], num_outputs)
+    stem, stages = resnet_trunk(in_channels, stem_width, stage_widths, [blocks_per_stage] * 3)
+    return StagedNet(stem, stages, stage_widths[-1], num_outputs)
 
 
 for _depth in (8, 14, 20, 32, 44, 56, 110):

@@ -7,22 +7,21 @@ the stem. The stem's max-pool is kept for inputs wider than 64 px (e.g. 128-px I
 
 from torch import nn
 
-from cgankd.nets.base import BlockFactory, MaxPoolAbove, StagedNet, block_stages, conv_bn
-from cgankd.nets.residual import basic_block, bottleneck_block
+from cgankd.nets.base import BlockFactory, MaxPoolAbove, StagedNet
+from cgankd.nets.residual import basic_block, bottleneck_block, resnet_trunk
 from cgankd.nets.zoo import register_variant
 
 STEM_WIDTH = 64
 BASE_WIDTHS = (64, 128, 256, 512)
-STRIDES = (1, 2, 2, 2)
 LARGEST_UNPOOLED_INPUT = 64  # px; wider inputs get the stem's 3x3/2 max-pool
 
 
 def imagenet_resnet(make_block: BlockFactory, expansion: int, depths: tuple[int, ...],
                     num_outputs: int, in_channels: int) -> StagedNet:
     widths = [width * expansion for width in BASE_WIDTHS]
-    stem = nn.Sequential(conv_bn(in_channels, STEM_WIDTH),
-                         MaxPoolAbove(kernel_size=3, stride=2, min_size=LARGEST_UNPOOLED_INPUT))
-    stages = block_stages(make_block, STEM_WIDTH, widths, depths, STRIDES)
+    stem, stages = resnet_trunk(in_channels, STEM_WIDTH, widths, depths, make_block)
+    stem = nn.Sequential(stem, MaxPoolAbove(kernel_size=3, stride=2,
+                                            min_size=LARGEST_UNPOOLED_INPUT))
     return StagedNet(stem, stages, widths[-1], num_outputs)
 
 
