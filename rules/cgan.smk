@@ -186,7 +186,7 @@ rule train_cas:
     params:
         role="cas",
         net=lambda w: net_spec(config["students"]["nets"][CAS_NET]),
-        recipe=student_recipe(REAL),  # as NOKD, its real-only reference
+        recipe=student_recipe(CAS_NET, REAL),  # as NOKD, its real-only reference
         seed=lambda w: int(w.seed),
         identity=lambda w: {
             "student": CAS_NET,

@@ -239,10 +239,12 @@ def convergence_baselines():
     ]
 
 
-def student_recipe(fakes):
-    """students.recipe with the overrides of the variant family a fake set belongs to."""
+def student_recipe(student, fakes):
+    """students.recipe with the overrides of the variant family a fake set belongs to, then
+    those of the student net itself for that family."""
     family = "real" if fakes == REAL else "fakes"
-    return {**config["students"]["recipe"], **config["students"]["recipes"][family]}
+    return {**config["students"]["recipe"], **config["students"]["recipes"][family],
+            **config["students"]["nets"][student]["recipes"][family]}
 
 
 def convergence_spec(conv):
@@ -254,7 +256,7 @@ def convergence_spec(conv):
                 "seed": t["seed"], "where": "teacher.recipe", "identity": {"variant": "teacher"}}
     name, seed = conv.rsplit("/", 1)  # <student>/seed<k>, as the conv wildcard allows
     return {"role": "student", "net": net_spec(config["students"]["nets"][name]),
-            "recipe": student_recipe(REAL), "seed": int(seed.removeprefix("seed")),
+            "recipe": student_recipe(name, REAL), "seed": int(seed.removeprefix("seed")),
             "where": "students.recipe",
             "identity": {"student": name, "fakes": REAL, "variant": variant_label(REAL, "none")}}
 

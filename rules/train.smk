@@ -67,7 +67,7 @@ rule train_student:
         history=f"{STUDENTS}/train_history.jsonl",
     params:
         net=lambda w: net_spec(config["students"]["nets"][w.student]),
-        recipe=lambda w: student_recipe(w.fakes),
+        recipe=lambda w: student_recipe(w.student, w.fakes),
         kd=lambda w: kd_slice(w.method),
         label=lambda w: variant_label(w.fakes, w.method),
         device=config["device"],

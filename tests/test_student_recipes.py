@@ -68,3 +68,37 @@ def test_cifar100_v3_baselines_and_fine_tunes_train_the_published_recipes():
     assert (fakes["budget"], fakes["epochs"], fakes["batch_size"], fakes["lr"]) == (
         "epochs", 240, 128, 0.01)
     assert [round(m * 240) for m in fakes["milestones"]] == [150, 180, 210]
+    # resnet20's baseline alone trains at 0.05 (its own recipes.real); its fine-tune at 0.01
+    assert students["nets"]["resnet20"]["recipes"] == {"real": {"lr": 0.05}}
+    assert "recipes" not in students["nets"]["mobilenetv2"]
+
+
+NET_OVERLAY = {**OVERLAY, "students": {**OVERLAY["students"], "nets": {
+    "cnn2": {"net": "cnn", "kwargs": {"width": 2, "blocks": 3},
+             "recipes": {"real": {"lr": 0.02}, "fakes": {"batch_size": 32}}},
+    "cnn4": {"net": "cnn", "kwargs": {"width": 4, "blocks": 3}}}}}
+
+
+@pytest.mark.parametrize("target, lr, batch_size", [
+    (f"{RES}/students/cnn2/real/none/seed0/model.pt", 0.02, 64),
+    (f"{RES}/students/cnn2/filtered/kd/seed0/model.pt", 0.01, 32),
+    (f"{RES}/students/cnn4/real/none/seed0/model.pt", 0.05, 64),  # the family's own
+    (f"{RES}/students/cnn4/filtered/none/seed0/model.pt", 0.01, 128),
+    (f"{RES}/quality/cas/filtered/seed0/model.pt", 0.02, 64),  # cnn2, first: as its NOKD
+])
+def test_a_nets_own_recipes_override_its_familys_for_that_net_alone(tmp_path, target, lr,
+                                                                    batch_size):
+    recipe = _params(tmp_path, target, NET_OVERLAY).recipe
+    assert (recipe["lr"], recipe["batch_size"]) == (lr, batch_size)
+
+
+def test_a_nets_convergence_runs_train_its_own_real_recipe(tmp_path):
+    spec = _params(tmp_path, f"{RES}/convergence/cnn2/seed0/model.pt", NET_OVERLAY).spec
+    assert spec["recipe"]["lr"] == 0.02
+
+
+def test_a_bad_key_in_a_nets_recipes_fails_the_plan_naming_it(tmp_path):
+    bad = {**NET_OVERLAY, "students": {**NET_OVERLAY["students"], "nets": {
+        "cnn2": {"net": "cnn", "recipes": {"real": {"lrr": 0.02}}}}}}
+    with pytest.raises(debug_job.DebugJobError, match=r"students\.nets\.cnn2\.recipes\.real\.lrr"):
+        _params(tmp_path, f"{RES}/students/cnn2/real/none/seed0/model.pt", bad)

@@ -44,9 +44,14 @@ def _students(config: Mapping[str, Any], task: str | None) -> None:
         check_method(method, f"students.methods[{i}]", task)
     _seeds(students["seeds"], "students.seeds")
     checked_recipe(students["recipe"], "students.recipe")
-    for family, overrides in (students.get("recipes") or {}).items():
+    families = students.get("recipes") or {}
+    for family, overrides in families.items():
         # each family's overrides are checked as the recipe they make, naming the family
         checked_recipe({**students["recipe"], **(overrides or {})}, f"students.recipes.{family}")
+    for name, spec in students["nets"].items():
+        for family, overrides in (spec.get("recipes") or {}).items():
+            checked_recipe({**students["recipe"], **(families.get(family) or {}),
+                            **(overrides or {})}, f"students.nets.{name}.recipes.{family}")
     check_kd_section(config["kd"])
 
 
