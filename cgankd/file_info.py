@@ -1,8 +1,9 @@
 """What a file of the pipeline holds, for ``cgankd info``: kind, format, shapes, labels, hashes.
 
-Two families: HDF5 data files (splits, pools, fake sets, generated sets), which carry no format
-tag and are told apart by their datasets and root attributes, and torch files (model, generator,
-DRE model, resume checkpoints), which carry a ``format`` field or a resume key. Anything else
+Two families, each kind declared in ``cgankd.formats``: HDF5 data files (splits, pools, fake
+sets, generated sets), told by their ``format`` attribute (files written before it: by their
+datasets and root attributes), and torch files (model, generator, DRE model, resume
+checkpoints), told by their ``format`` field (old spellings too) or resume key. Anything else
 is refused with one line naming the file.
 """
 
@@ -16,8 +17,10 @@ import numpy as np
 import torch
 
 from cgankd.errors import CgankdInputError
+from cgankd.formats import (DRE, FAKE_SET, GENERATOR, MODEL, POOL, RESUME_CHECKPOINT, RESUME_KEY,
+                            SPLIT, TAG_KEY, h5_kind_of, torch_kind_of)
 from cgankd.h5io import PROVENANCE_GROUP, decode_attrs, open_h5, read_array
-from cgankd.train.resume import KEY, load_checkpoint
+from cgankd.train.resume import load_checkpoint
 
 # Per-sample datasets whose values are labels: summarised as classes and counts, or a range.
 LABEL_KEYS = ("labels",)
@@ -45,14 +48,15 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
 # --- HDF5 ----------------------------------------------------------------------------------
 
 def _h5_kind(datasets: set[str], attrs: dict[str, Any]) -> str | None:
-    if {"teacher_loss", "label_original"} <= datasets:
-        return "fake set (filtered)"
-    if {"target", "density_ratio"} <= datasets and "method" in attrs:
-        return f"fake pool (subsample {attrs['method']})"
-    if "generator_config_hash" in attrs:
-        return "generated set (cgankd generate)"
-    if "split" in attrs and "dataset" in attrs:
-        return f"data split ({attrs['split']})"
+    kind = h5_kind_of(attrs.get(TAG_KEY), datasets, attrs)
+    if kind is FAKE_SET:
+        return f"{kind.title} (filtered)"
+    if kind is POOL:
+        return f"{kind.title} (subsample {attrs.get('method')})"
+    if kind is SPLIT and "split" in attrs:
+        return f"{kind.title} ({attrs['split']})"
+    if kind is not None:
+        return kind.title
     if "task" in attrs and {"images", "labels"} <= datasets:
         return "cgankd image set"
     return None
@@ -127,43 +131,42 @@ def _describe_torch(path: Path) -> dict[str, Any]:
     except CgankdInputError:
         raise CgankdInputError(f"{path}: not a cgankd file (a zip archive that is no torch "
                                f"file loadable with weights_only)") from None
-    if not isinstance(blob, dict) or not ("format" in blob or KEY in blob):
+    if not isinstance(blob, dict) or not (TAG_KEY in blob or RESUME_KEY in blob):
         raise CgankdInputError(f"{path}: not a cgankd file (a torch file without a cgankd "
                                f"'format' or resume key)")
-    fmt = blob.get("format")
+    fmt, kind = blob.get(TAG_KEY), torch_kind_of(blob)
     common = {"format": fmt, "task": blob.get("task"), "labels": _labels_of_meta(blob),
               "config_hash": blob.get("config_hash"),
               "source_hash": next((blob[k] for k in SOURCE_HASH_KEYS if k in blob), None),
               "seed": blob.get("seed"), "provenance": blob.get("provenance"),
               "fields": sorted(blob)}
-    if KEY in blob:  # a resume checkpoint of any loop: its progress and what it resumes for
+    if RESUME_KEY in blob:  # a resume checkpoint of any loop: its progress and key
         done = next(((k, blob[k]) for k in ("iteration", "step", "epoch") if k in blob),
                     (None, None))
         tensors, numbers = _tensor_count(blob)
-        return {**common, "kind": "resume checkpoint", "progress": {done[0]: done[1]}
-                if done[0] else None, "steps": blob.get("steps"),
-                "resume_key": blob[KEY], "log_records": len(blob.get("history", [])),
+        return {**common, "kind": (kind or RESUME_CHECKPOINT).title,
+                "progress": {done[0]: done[1]} if done[0] else None, "steps": blob.get("steps"),
+                "resume_key": blob[RESUME_KEY], "log_records": len(blob.get("history", [])),
                 "tensors": tensors, "numbers": numbers}
-    if fmt == "cgankd-generator/1":
+    if kind is GENERATOR:
         kw = blob["generator_kwargs"]
         tensors, numbers = _tensor_count(blob["state_dict"])
-        return {**common, "kind": "generator", "backbone": blob.get("backbone"),
+        return {**common, "kind": GENERATOR.title, "backbone": blob.get("backbone"),
                 "image_shape": [kw.get("channels"), kw.get("resolution"), kw.get("resolution")],
                 "dim_z": kw.get("dim_z"), "iterations": blob.get("iterations"),
                 "label_embedding": blob.get("y2h_state_dict") is not None,
                 "tensors": tensors, "parameters": numbers}
-    if fmt == "cgankd.model/1":
+    if kind is MODEL:
         res = blob.get("resolution")
         tensors, numbers = _tensor_count(blob["state_dict"])
-        return {**common, "kind": f"model ({blob.get('role', 'net')})", "net": blob.get("net"),
-                "net_kwargs": blob.get("net_kwargs"), "kd_method": blob.get("kd_method"),
+        return {**common, "kind": f"{MODEL.title} ({blob.get('role', 'net')})",
+                "net": blob.get("net"), "net_kwargs": blob.get("net_kwargs"), "kd_method": blob.get("kd_method"),
                 "input_shape": [blob.get("in_channels"), res, res],
                 "num_outputs": blob.get("num_outputs"), "val": blob.get("val"),
                 "best_step": blob.get("best_step"), "tensors": tensors, "parameters": numbers}
     tensors, numbers = _tensor_count(blob)
-    kinds = {"cgankd.dre/1": "density-ratio model"}
-    return {**common, "kind": kinds.get(fmt, "cgankd torch file"), "tensors": tensors,
-            "numbers": numbers}
+    return {**common, "kind": DRE.title if kind is DRE else "cgankd torch file",
+            "tensors": tensors, "numbers": numbers}
 
 
 # --- plain text ----------------------------------------------------------------------------

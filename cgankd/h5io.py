@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from cgankd.errors import CgankdInputError
+from cgankd.formats import SPLIT, TAG_KEY, TASK_ATTRS, H5Kind
 
 CHUNK_BYTES = 1 << 20  # ~1 MiB chunks along the sample axis: good for both gzip and random reads
 GZIP_LEVEL = 4  # level 4 is within a few % of level 9's size at a fraction of the time
@@ -98,17 +99,33 @@ def _create(group: h5py.Group, name: str, data: np.ndarray | None = None, *,
     )
 
 
+def _declared(path: str | os.PathLike, kind: H5Kind | None, names: Sequence[str],
+              attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``attrs`` stamped with ``kind``'s tag, after checking the writer gives exactly the
+    declared columns (a writer that drifts from cgankd.formats fails in its tests)."""
+    attrs = dict(attrs or {})
+    if kind is None:
+        return attrs
+    declared = sorted(c.name for c in kind.columns)
+    if sorted(names) != declared:
+        raise ValueError(f"{path}: a {kind.name} file has columns {declared}, got {sorted(names)}")
+    attrs[TAG_KEY] = kind.tag
+    return attrs
+
+
 def write_h5(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
              attrs: Mapping[str, Any] | None = None,
-             provenance: Mapping[str, Any] | None = None) -> None:
-    """Write ``arrays`` (name -> array, sample axis first) and ``attrs`` to ``path`` atomically."""
+             provenance: Mapping[str, Any] | None = None, kind: H5Kind | None = None) -> None:
+    """Write ``arrays`` (name -> array, sample axis first) and ``attrs`` to ``path`` atomically;
+    a declared ``kind`` (cgankd.formats) checks the columns and stamps the tag."""
+    attrs = _declared(path, kind, list(arrays), attrs)
     lengths = {name: len(a) for name, a in arrays.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"{path}: datasets disagree on the sample count: {lengths}")
     with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=False) as f:
         for name in sorted(arrays):
             _create(f, name, np.ascontiguousarray(arrays[name]))
-        _encode_attrs(f.attrs, attrs or {})
+        _encode_attrs(f.attrs, attrs)
         if provenance is not None:
             _encode_attrs(f.create_group(PROVENANCE_GROUP).attrs, provenance)
 
@@ -118,11 +135,13 @@ class StreamingH5Writer:
 
     For stages whose output does not fit in memory (generation, subsampling): the writer
     holds one batch at a time. Used as a context manager, an exception discards the file.
+    A declared ``kind`` (cgankd.formats) checks the columns and stamps the tag.
     """
 
     def __init__(self, path: str | os.PathLike, specs: Mapping[str, tuple[tuple[int, ...], Any]],
                  attrs: Mapping[str, Any] | None = None,
-                 provenance: Mapping[str, Any] | None = None):
+                 provenance: Mapping[str, Any] | None = None, kind: H5Kind | None = None):
+        attrs = _declared(path, kind, list(specs), attrs)
         self._atomic = atomic_path(path)
         self._tmp = self._atomic.__enter__()
         self.path = Path(path)
@@ -130,7 +149,7 @@ class StreamingH5Writer:
         self._datasets = {name: _create(self._file, name, shape=(0, *tail), dtype=dtype,
                                         resizable=True)
                           for name, (tail, dtype) in sorted(specs.items())}
-        self.attrs = dict(attrs or {})
+        self.attrs = attrs
         self._provenance = provenance
         self.rows = 0
 
@@ -283,21 +302,49 @@ class Split:
         return len(self.labels)
 
 
+def check_h5(f: h5py.File, kind: H5Kind, columns: Sequence[str] | None = None,
+             attrs: Sequence[str] | None = None) -> dict[str, Any]:
+    """The decoded root attributes of ``f`` after checking it holds ``kind``'s ``columns``
+    (default: all of them; each present, of a declared dtype and rank, all of one length)
+    and root attributes: ``attrs`` if given (a reader's needs), else the kind's and the task's
+    (``TASK_ATTRS``); CgankdInputError (one line naming file and key) otherwise."""
+    names = [c.name for c in kind.columns] if columns is None else list(columns)
+    for name in names:
+        col, ds = kind.column(name), get_dataset(f, name)
+        if ds.dtype.name not in col.dtypes or ds.ndim != 1 + col.tail:
+            raise CgankdInputError(f"{f.filename}: dataset {name!r} must be {col.meaning}, "
+                                   f"{' or '.join(col.dtypes)} with {1 + col.tail} axes; got "
+                                   f"{ds.dtype} {ds.shape}")
+    sample_count(f, names)
+    held = decode_attrs(f.attrs)
+    required = kind.attrs if attrs is None else tuple(attrs)
+    _require_attrs(f, kind, held, required)
+    if "task" in required and held["task"] not in TASK_ATTRS:
+        raise CgankdInputError(f"{f.filename}: root attribute 'task' is {held['task']!r}, not "
+                               f"one of {sorted(TASK_ATTRS)}")
+    if attrs is None:
+        _require_attrs(f, kind, held, TASK_ATTRS[held["task"]])
+    return held
+
+
+def _require_attrs(f: h5py.File, kind: H5Kind, held: Mapping[str, Any],
+                   required: Sequence[str]) -> None:
+    for key in required:
+        if key not in held:
+            raise CgankdInputError(f"{f.filename}: missing root attribute {key!r} (a "
+                                   f"{kind.title} file holds {sorted(required)})")
+
+
 def read_split(path: str | os.PathLike) -> Split:
-    """Read a split file written by ``prepare_data`` (``images``, ``labels``, ``index``)."""
+    """A split file written by ``prepare_data``, or any file holding the split's columns (a
+    fake set, a generated set): ``images``, ``labels``, ``index`` and the task's attributes."""
     with open_h5(path) as f:
-        images, labels, index = (read_array(f, k) for k in ("images", "labels", "index"))
-        attrs = decode_attrs(f.attrs)
-    if images.ndim != 4 or images.dtype != np.uint8:
-        raise CgankdInputError(f"{path}: 'images' must be uint8 (N, C, H, W), got "
-                               f"{images.dtype} {images.shape}")
-    if not len(images) == len(labels) == len(index):
-        raise CgankdInputError(f"{path}: images/labels/index lengths differ: "
-                               f"{len(images)}/{len(labels)}/{len(index)}")
+        attrs = check_h5(f, SPLIT, attrs=("task",))  # the task's attributes: its readers'
+        images, labels, index = (read_array(f, c.name) for c in SPLIT.columns)
     return Split(images=images, labels=labels, index=index, attrs=attrs)
 
 
 def write_split(path: str | os.PathLike, split: Split,
                 provenance: Mapping[str, Any] | None = None) -> None:
     write_h5(path, {"images": split.images, "labels": split.labels, "index": split.index},
-             split.attrs, provenance)
+             split.attrs, provenance, kind=SPLIT)

@@ -130,7 +130,7 @@ def test_info_names_kind_shapes_labels_and_hashes(generators, tmp_path, capsys):
     assert info["labels"]["class_counts"] == [1, 2, 3]
 
     rc, out, _ = run(["info", cls], capsys)
-    assert rc == 0 and "generator, format cgankd-generator/1" in out
+    assert rc == 0 and "generator, format cgankd.generator/1" in out
     assert "image shape: 1x8x8" in out and "classes: 3" in out
     assert "label range: declared 0 .. 90" in run(["info", reg], capsys)[1]
 

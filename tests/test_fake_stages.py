@@ -11,10 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+from cgankd import formats
 from cgankd.dre.dre_file import load_dre
 from cgankd.errors import CgankdInputError
 from cgankd.filtering import classification_losses
-from cgankd.h5io import Split, read_array, read_split, write_split
+from cgankd.formats import check_fields
+from cgankd.gan.generate import generate_to_h5
+from cgankd.h5io import (Split, check_h5, decode_attrs, open_h5, read_array, read_split,
+                         write_split)
 from cgankd.stage_options.ladder import options_for_method
 from cgankd.stages import filter_relabel as filter_stage
 from cgankd.stages._training import train_model
@@ -25,6 +29,7 @@ from cgankd.stages.subsample import checked_subsample_options
 from cgankd.stages.subsample import run as subsample
 from cgankd.stages.train_cgan import train_cgan
 from cgankd.train.model_file import load_model
+from cgankd.train.resume import Resume
 from cgankd.train.trainer import predict
 
 K = 3
@@ -352,3 +357,32 @@ def test_subsample_on_the_test_labels_grid(trained):
     test_labels = np.unique(read_split(paths["test"]).labels)
     np.testing.assert_allclose(np.unique(a["target"]), test_labels, rtol=1e-5)
     assert len(a["labels"]) == len(test_labels) * SUB["per_label"]
+
+
+def test_every_file_the_stages_write_is_a_declared_kind(trained, pool, tmp_path):
+    """cgankd.formats declares each kind these stages write: every .h5 / .pt file carries a
+    kind's tag (or, a resume checkpoint, its key) and holds what the kind declares."""
+    task, folder, _ = trained
+    labels = np.arange(6) % K if task == "classification" else np.linspace(0, 90, 6)
+    generate_to_h5(folder / "cgan" / "generator.pt", labels, tmp_path / "generated.h5",
+                   device="cpu", progress=False)
+    filter_relabel(pool, folder / "teacher.pt", tmp_path / "fakes.h5", count=12, seed=0,
+                   options={"mode": "none"})
+    Resume(tmp_path / "loop.resume.pt", {"config": "x"}, desc="t", every=1,
+           seconds=None).save({"step": 1}, [])
+    seen = set()
+    for path in sorted([*folder.rglob("*.h5"), *folder.rglob("*.pt"), *tmp_path.iterdir()]):
+        if path.suffix == ".h5":
+            with open_h5(path) as f:
+                kind = formats.h5_kind_of(decode_attrs(f.attrs).get("format"), set(), {})
+                assert kind is not None, f"{path}: no declared tag"
+                check_h5(f, kind)  # every declared column, dtype, rank and attribute
+        elif path.suffix == ".pt":
+            blob = torch.load(path, weights_only=True)
+            kind = formats.torch_kind_of(blob)
+            assert kind is not None, f"{path}: no declared tag or resume key"
+            check_fields(blob, kind, path)
+        else:
+            continue
+        seen.add(kind.name)
+    assert seen == {k.name for k in (*formats.H5_KINDS, *formats.TORCH_KINDS)}

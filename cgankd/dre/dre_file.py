@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 
 from cgankd.dre.models import ClassFeatureExtractor, ClassLabelCode, DRMLP, RegressionAutoencoder
+from cgankd.formats import DRE, check_fields
 from cgankd.train.resume import load_checkpoint
 
-FORMAT = "cgankd.dre/1"
+FORMAT = DRE.tag  # declared in cgankd.formats
 
 
 def build_extractor(task: str, in_channels: int, resolution: int, num_classes: int | None,
@@ -27,7 +28,7 @@ def build_extractor(task: str, in_channels: int, resolution: int, num_classes: i
 
 def load_dre(path: str | Path, device: torch.device):
     """(extractor, psi, label code or None, meta) from a fit_dre file, frozen, on ``device``."""
-    meta = load_checkpoint(path, "cpu")
+    meta = check_fields(load_checkpoint(path, "cpu"), DRE, path)
     kwargs = dict(meta["extractor_kwargs"])
     kwargs["feat_shape"] = tuple(kwargs["feat_shape"])  # stored as a list (plain checkpoint)
     extractor = build_extractor(**kwargs)

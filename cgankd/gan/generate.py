@@ -15,12 +15,12 @@ from tqdm import tqdm
 from cgankd.conventions import LabelScale, to_uint8
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
-from cgankd.train.resume import load_checkpoint
-from cgankd.gan.generator_file import GENERATOR_FORMAT
+from cgankd.formats import GENERATED_SET, GENERATOR, check_fields
 from cgankd.gan.label_embedding import Y2H
 from cgankd.gan.models import LabelledGenerator, build_generator
 from cgankd.h5io import StreamingH5Writer
 from cgankd.provenance import volatile_provenance
+from cgankd.train.resume import load_checkpoint
 
 STATE_KEYS = ("state_dict", "y2h_state_dict")  # weights; everything else in the file is metadata
 # images per forward pass (generate_to_h5, `cgankd generate`): bounds memory; z is drawn per
@@ -32,10 +32,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "auto"
                    ) -> tuple[LabelledGenerator, dict[str, Any]]:
     """The EMA generator in eval mode, taking (z, labels normalised as the pipeline does), and
     the file's metadata (task, backbone, kwargs, num_classes or label_min/label_max, options)."""
-    blob = load_checkpoint(path)
-    if blob.get("format") != GENERATOR_FORMAT:
-        raise CgankdInputError(f"{path}: not a cgankd generator file (format "
-                               f"{blob.get('format')!r})")
+    blob = check_fields(load_checkpoint(path), GENERATOR, path)
     dev = device if isinstance(device, torch.device) else pick_device(device)
     generator = build_generator(blob["backbone"], **blob["generator_kwargs"])
     generator.load_state_dict(blob["state_dict"])
@@ -97,7 +94,8 @@ def generate_to_h5(weights: str | os.PathLike, labels: np.ndarray, out_path: str
     specs = {"images": ((channels, size, size), np.uint8), "labels": ((), label_dtype),
              "index": ((), np.int64)}
     rng = torch.Generator().manual_seed(seed)
-    with StreamingH5Writer(out_path, specs, attrs, volatile_provenance()) as writer:
+    with StreamingH5Writer(out_path, specs, attrs, volatile_provenance(),
+                           kind=GENERATED_SET) as writer:
         for start in tqdm(range(0, len(labels), batch_size), desc=f"generate {Path(out_path).name}",
                           disable=not progress):
             chunk = labels[start:start + batch_size].astype(label_dtype)

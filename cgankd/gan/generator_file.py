@@ -13,20 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from cgankd.formats import GENERATOR as GENERATOR_KIND
 from cgankd.train.resume import save_checkpoint
 
 if TYPE_CHECKING:  # the reader (generate.py) imports this module, not the training code
     from cgankd.gan.trainer import Trainer
 
 GENERATOR = "generator.pt"
-GENERATOR_FORMAT = "cgankd-generator/1"
 
 
 def generator_payload(final: nn.Module, trainer: Trainer, *, options_hash: str, seed: int,
                       iterations: int) -> dict[str, Any]:
     """What ``generator.pt`` holds: all ``generate.load_generator`` needs, plain values only."""
     setup, opts = trainer.setup, trainer.opts
-    return {"format": GENERATOR_FORMAT, "backbone": opts["backbone"],
+    return {"format": GENERATOR_KIND.tag, "backbone": opts["backbone"],
             "generator_kwargs": setup.gen_kwargs, "state_dict": final.state_dict(),
             "task": setup.task, **setup.label_meta,
             "label_input": opts["label_input"] if setup.task == "regression" else None,

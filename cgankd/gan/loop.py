@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from cgankd.accel import Accel
+from cgankd.formats import GAN_CHECKPOINT
 from cgankd.gan.generator_file import GENERATOR, write_generator
 from cgankd.gan.grid import save_grid
 from cgankd.gan.trainer import Trainer
@@ -29,7 +30,6 @@ from cgankd.train.resume import Resume
 # Options that do not change the training trajectory: a rerun that changes only these resumes.
 NOT_IN_TRAJECTORY = ("iterations", "checkpoint_every", "checkpoint_seconds", "sample_every")
 CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_FORMAT = "cgankd-gan-checkpoint/1"
 LOG = "log.jsonl"
 GRID = "samples.png"
 
@@ -83,7 +83,7 @@ def run_training(trainer: Trainer, resume: Resume, checkpoint: Mapping[str, Any]
 
     def save_checkpoint_at(it: int) -> None:
         y2h = trainer.y2h
-        resume.save({"format": CHECKPOINT_FORMAT, "iteration": it, **trainer.state(),
+        resume.save({"format": GAN_CHECKPOINT.tag, "iteration": it, **trainer.state(),
                      "y2h": None if y2h is None else y2h.state_dict(), "options": opts,
                      "config_hash": options_hash}, history)
 

@@ -30,7 +30,8 @@ import numpy as np
 
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
-from cgankd.h5io import decode_attrs, open_h5, read_array
+from cgankd.formats import SPLIT
+from cgankd.h5io import check_h5, open_h5, read_array
 from cgankd.metrics.fid import embed_with_outputs
 from cgankd.metrics.measure import (Embedded, Grouping, classification_grouping, measure_matched,
                                     measure_pair, regression_grouping)
@@ -44,21 +45,15 @@ def _embed_file(net, meta: dict[str, Any], path: str | Path, batch_size: int,
                 device) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], tuple]:
     """(features, outputs, labels, attrs, image shape (C, H, W)) of one HDF5 file, streamed."""
     with open_h5(path) as f:
-        if "images" not in f:
-            raise CgankdInputError(f"{path}: missing dataset 'images'; found {sorted(f.keys())}")
+        # fakes from elsewhere may carry no attributes: the task is checked when present
+        attrs = check_h5(f, SPLIT, ("images", "labels"), attrs=())
         images = f["images"]
-        if images.ndim != 4 or images.dtype != np.uint8:
-            raise CgankdInputError(f"{path}: 'images' must be uint8 (N, C, H, W), got "
-                                   f"{images.dtype} {images.shape}")
         if images.shape[1] != int(meta["in_channels"]):
             raise CgankdInputError(f"{path}: images have {images.shape[1]} channels, the metric "
                                    f"net expects {meta['in_channels']}")
         labels = read_array(f, "labels")
-        if len(labels) != len(images):
-            raise CgankdInputError(f"{path}: {len(images)} images but {len(labels)} labels")
         if len(images) < 2:
             raise CgankdInputError(f"{path}: FID needs at least 2 images, found {len(images)}")
-        attrs = decode_attrs(f.attrs)
         if attrs.get("task", meta["task"]) != meta["task"]:
             raise CgankdInputError(f"{path}: task {attrs['task']!r} but the metric net is a "
                                    f"{meta['task']} net")

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cgankd.h5io import atomic_path, decode_attrs, open_h5, read_array  # noqa: E402
+from cgankd.formats import SPLIT  # noqa: E402
+from cgankd.h5io import atomic_path, check_h5, open_h5, read_array  # noqa: E402
 
 
 def _save(fig, path: str | Path) -> None:
@@ -75,8 +76,8 @@ def _sheet(fake_path, train_h5, per_row: int, n_real: int, n_rows: int, seed: in
     own generator, so every panel of a figure shows the same real images."""
     rng, real_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     with open_h5(fake_path) as f:
+        attrs = check_h5(f, SPLIT, ("images", "labels"), attrs=("task",))
         labels = read_array(f, "labels")
-        attrs = decode_attrs(f.attrs)
         task = attrs["task"]
         if task == "classification":
             n_rows = min(n_rows, int(attrs.get("num_classes", labels.max() + 1)))
@@ -90,8 +91,8 @@ def _sheet(fake_path, train_h5, per_row: int, n_real: int, n_rows: int, seed: in
     names = [str(t) for t in targets]
     if train_h5 is not None and n_real > 0:
         with open_h5(train_h5) as f:
+            real_attrs = check_h5(f, SPLIT, ("images", "labels"), attrs=())
             real_labels = read_array(f, "labels")
-            real_attrs = decode_attrs(f.attrs)
             if task == "classification":
                 picks = _class_picks(real_labels, len(targets), n_real, real_rng)
             else:  # the training images at the labels nearest each row's target

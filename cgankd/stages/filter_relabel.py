@@ -28,8 +28,8 @@ from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
 from cgankd.filtering import (class_quotas, classification_losses, global_quantile_cutoff,
                               per_class_selection, regression_losses, relabel_classification)
-from cgankd.h5io import (StreamingH5Writer, decode_attrs, open_h5, read_array, read_chunks,
-                         sample_count)
+from cgankd.formats import FAKE_SET, POOL
+from cgankd.h5io import StreamingH5Writer, check_h5, get_dataset, open_h5, read_array, read_chunks
 from cgankd.provenance import config_hash, volatile_provenance
 # The options live torch-free (plan-time checks); FILTER_DEFAULTS stays importable from here.
 from cgankd.stage_options.fake import FILTER_DEFAULTS, checked_filter_options  # noqa: F401
@@ -95,10 +95,12 @@ def _write_kept(pool_h5: str | Path, out_h5: str | Path, kept: np.ndarray,
     are the scoring pass's (same rows, same rounding), so memory peaks at the same size.
     """
     with open_h5(pool_h5) as f:
-        image_tail, image_dtype = f["images"].shape[1:], f["images"].dtype
+        images = get_dataset(f, "images")
+        image_tail, image_dtype = images.shape[1:], images.dtype
     specs = {"images": (image_tail, image_dtype),
              **{name: (values.shape[1:], values.dtype) for name, values in columns.items()}}
-    with StreamingH5Writer(out_h5, specs, attrs, volatile_provenance()) as writer:
+    with StreamingH5Writer(out_h5, specs, attrs, volatile_provenance(),
+                           kind=FAKE_SET) as writer:
         for rows, chunk in read_chunks(pool_h5, ["images"], rows=chunk_rows,
                                        multiple_of=batch_size):
             first, last = np.searchsorted(kept, [rows.start, rows.stop])
@@ -125,9 +127,9 @@ def run(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
     dev = pick_device(device)
     batch_size = int(opts["batch_size"])
     with open_h5(pool_h5) as f:
-        sample_count(f, ("images", *POOL_SCALARS))  # one clear line if a column is short
+        # the columns and attributes filtering reads; one clear line if one is missing or short
+        pool_attrs = check_h5(f, POOL, ("images", *POOL_SCALARS), attrs=("task",))
         pool = {k: read_array(f, k) for k in POOL_SCALARS}
-        pool_attrs = decode_attrs(f.attrs)
     task = pool_attrs["task"]
     teacher, meta = load_model(teacher_path, dev)
     scale = label_scale_of(meta) if task == "regression" else None

@@ -21,12 +21,13 @@ import torch
 from cgankd.conventions import LabelScale
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
+from cgankd.formats import MODEL, TAG_KEY
 from cgankd.h5io import read_split
 from cgankd.nets import build_net
 from cgankd.nets.contract import check_contract
 from cgankd.provenance import config_hash, volatile_provenance
 from cgankd.stage_options.nets import net_spec
-from cgankd.train.model_file import FORMAT, save_model
+from cgankd.train.model_file import save_model
 from cgankd.train.resume import file_digest, load_checkpoint, write_jsonl
 from cgankd.train.tensorset import tensorset_from_split
 from cgankd.train.trainer import predict, score
@@ -49,7 +50,7 @@ def run(*, weights: str | Path, train_h5: str | Path, val_h5: str | Path,
     scale = LabelScale.from_attrs(train.attrs) if task == "regression" else None
 
     blob = load_checkpoint(weights)
-    if isinstance(blob, Mapping) and blob.get("format") == FORMAT:
+    if isinstance(blob, Mapping) and blob.get(TAG_KEY) in MODEL.tags:
         kind = "cgankd model file"
         _check_model_file(blob, where, net_name, net_kwargs, task, num_outputs, in_channels,
                           resolution, scale)

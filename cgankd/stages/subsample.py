@@ -25,6 +25,7 @@ from cgankd.conventions import to_uint8
 from cgankd.device import pick_device, seed_everything
 from cgankd.dre.dre_file import load_dre
 from cgankd.errors import CgankdInputError
+from cgankd.formats import POOL
 from cgankd.fake.source import FakeSource
 from cgankd.h5io import StreamingH5Writer, atomic_path, open_h5, read_array
 from cgankd.provenance import config_hash, volatile_provenance
@@ -113,7 +114,7 @@ def run(generator_path: str | Path, dre_path: str | Path | None, out_h5: str | P
              "target": ((), np.int64 if task == "classification" else np.float32),
              "density_ratio": ((), np.float32), "index": ((), np.int64)}
     stats = []
-    with StreamingH5Writer(out_h5, specs, attrs, volatile_provenance()) as writer:
+    with StreamingH5Writer(out_h5, specs, attrs, volatile_provenance(), kind=POOL) as writer:
         for target in tqdm(targets, desc=f"subsample ({opts['method']})", disable=not progress,
                            mininterval=5):
             def propose(n: int, target=target):

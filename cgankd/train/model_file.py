@@ -11,14 +11,12 @@ from typing import Any
 import torch
 
 from cgankd.conventions import LabelScale
+from cgankd.formats import MODEL, TAG_KEY, check_fields
 from cgankd.nets import build_net
 from cgankd.train.resume import load_checkpoint, save_checkpoint
 
-FORMAT = "cgankd.model/1"
-
-
 def save_model(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    save_checkpoint(path, {"format": FORMAT, "state_dict": state_dict, **meta})
+    save_checkpoint(path, {TAG_KEY: MODEL.tag, "state_dict": state_dict, **meta})
 
 
 def build_from_meta(meta: dict[str, Any]) -> torch.nn.Module:
@@ -29,7 +27,7 @@ def build_from_meta(meta: dict[str, Any]) -> torch.nn.Module:
 def load_model(path: str | Path, device: torch.device | str = "cpu"
                ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """(net in eval mode on ``device``, meta dict) from a model file."""
-    meta = load_checkpoint(path, "cpu")
+    meta = check_fields(load_checkpoint(path, "cpu"), MODEL, path)
     net = build_from_meta(meta)
     net.load_state_dict(meta.pop("state_dict"))
     return net.to(device).eval(), meta

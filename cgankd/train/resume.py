@@ -34,11 +34,12 @@ import torch
 
 from cgankd import distributed
 from cgankd.errors import CgankdInputError
+from cgankd.formats import RESUME_KEY
 from cgankd.h5io import atomic_path
 from cgankd.provenance import config_hash
 
 HASH_CHUNK = 1 << 20  # bytes read per update of a file's content hash
-KEY = "resume_key"  # the checkpoint field holding the key; "resume_parts" holds what it hashes
+KEY = RESUME_KEY  # the checkpoint field holding the key; "resume_parts" holds what it hashes
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
