@@ -39,7 +39,7 @@ class CrossEntropy(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x, y, index=None):
+    def forward(self, x, y, rows=None):
         loss = F.cross_entropy(self.net(x), y)
         return loss, {"total": float(loss.detach())}
 

@@ -48,7 +48,7 @@ def test_rule_of_thumb_needs_two_distinct_labels():
 def _check_common(labels: np.ndarray, batch, half_width: float) -> np.ndarray:
     target = batch.target.double().numpy()
     fake = batch.fake_label.double().numpy()
-    real = labels[batch.real_index.numpy()]
+    real = labels[batch.real_rows.numpy()]
     tol = 1e-6  # targets and fake labels come back as float32
     assert np.all(np.abs(real - target) <= half_width + tol)
     assert np.all((fake >= 0) & (fake <= 1))
@@ -101,7 +101,7 @@ def test_sampler_is_deterministic_for_a_generator():
     sampler = VicinalSampler(RC49_LABELS, 0.05, 0.0045, "hard")
     a = sampler.sample(64, torch.Generator().manual_seed(3))
     b = sampler.sample(64, torch.Generator().manual_seed(3))
-    assert torch.equal(a.real_index, b.real_index) and torch.equal(a.fake_label, b.fake_label)
+    assert torch.equal(a.real_rows, b.real_rows) and torch.equal(a.fake_label, b.fake_label)
 
 
 def test_empty_vicinity_fails_after_bounded_retries():

@@ -69,10 +69,10 @@ def feats_like(net, x, seed):
     return [torch.randn(f.shape, generator=gen, dtype=torch.float64) for f in feats]
 
 
-def call(loss, s_feats, t_feats, s_out=None, t_out=None, labels=None, index=None):
+def call(loss, s_feats, t_feats, s_out=None, t_out=None, labels=None, rows=None):
     zero = torch.zeros(s_feats[0].shape[0], 1, dtype=torch.float64)
     return loss(zero if s_out is None else s_out, zero if t_out is None else t_out,
-                s_feats, t_feats, labels, index).item()
+                s_feats, t_feats, labels, rows).item()
 
 
 def np_(t):
@@ -286,7 +286,7 @@ def test_crd_shapes_and_negative_cap():
     assert loss.head_student.in_features == 8 and loss.head_teacher.in_features == 16
     assert loss.n_negatives == 9  # capped at n_data - 1
     index = torch.tensor([0, 3, 9, 4, 5, 7])
-    rows = loss.sample_contrast_index(index)
+    rows = loss.sample_contrast_rows(index)
     assert rows.shape == (6, 10)
     assert torch.equal(rows[:, 0], index)
     assert not (rows[:, 1:] == index[:, None]).any() and rows.min() >= 0 and rows.max() < 10
@@ -296,7 +296,7 @@ def test_crd_defaults_to_exact_negatives_as_the_reference():
     loss = build("crd", n_data=10)
     assert loss.negatives == "exact" and loss.needs_data_labels
     with pytest.raises(CgankdInputError, match=r"kd\.crd\.negatives: exact needs the training"):
-        loss.sample_contrast_index(torch.tensor([0, 1]))
+        loss.sample_contrast_rows(torch.tensor([0, 1]))
 
 
 def test_crd_exact_negatives_never_share_the_anchors_class():
@@ -307,7 +307,7 @@ def test_crd_exact_negatives_never_share_the_anchors_class():
     assert loss.n_negatives == 59  # capped at n_data - 1, drawn with replacement
     index = torch.arange(n_data)
     torch.manual_seed(1)
-    rows = loss.sample_contrast_index(index)
+    rows = loss.sample_contrast_rows(index)
     assert torch.equal(rows[:, 0], index)
     negatives = rows[:, 1:]
     assert not (labels[negatives] == labels[index][:, None]).any()
@@ -318,7 +318,7 @@ def test_crd_exact_negatives_never_share_the_anchors_class():
     # uniform (today's draw) does put same-class rows among the negatives
     uniform = build("crd", n_data=n_data, options={"nce_k": 500, "negatives": "uniform"})
     torch.manual_seed(1)
-    same = labels[uniform.sample_contrast_index(index)[:, 1:]] == labels[index][:, None]
+    same = labels[uniform.sample_contrast_rows(index)[:, 1:]] == labels[index][:, None]
     assert same.any()
 
 
@@ -346,9 +346,9 @@ def test_crd_matches_numpy_nce_and_updates_memory(negatives):
         loss.set_data_labels(torch.arange(n_data) % 3)
     old_student, old_teacher = np_(loss.memory_student), np_(loss.memory_teacher)
     torch.manual_seed(123)
-    rows = loss.sample_contrast_index(index).numpy()
+    rows = loss.sample_contrast_rows(index).numpy()
     torch.manual_seed(123)  # forward draws the same negatives
-    got = call(loss, S_FEATS, T_FEATS, index=index)
+    got = call(loss, S_FEATS, T_FEATS, rows=index)
 
     def unit_head(head, f):
         return np_normalise_rows(np_(f) @ np_(head.weight).T + np_(head.bias))
@@ -368,15 +368,15 @@ def test_crd_matches_numpy_nce_and_updates_memory(negatives):
                                np_normalise_rows(0.5 * old_student[idx] + 0.5 * v_s), atol=1e-12)
     untouched = np.setdiff1d(np.arange(n_data), idx)
     np.testing.assert_array_equal(new_student[untouched], old_student[untouched])
-    call(loss, S_FEATS, T_FEATS, index=index)
+    call(loss, S_FEATS, T_FEATS, rows=index)
     assert loss.z_student.item() == pytest.approx(z_s)  # fixed after the first batch
 
 
-def test_crd_needs_index():
+def test_crd_needs_rows():
     with pytest.raises(CgankdInputError, match="kd.crd"):
-        call(build("crd").double(), S_FEATS, T_FEATS, index=None)
+        call(build("crd").double(), S_FEATS, T_FEATS, rows=None)
     with pytest.raises(CgankdInputError, match="kd.crd"):
-        call(build("crd", n_data=10).double(), S_FEATS, T_FEATS, index=torch.arange(6) + 5)
+        call(build("crd", n_data=10).double(), S_FEATS, T_FEATS, rows=torch.arange(6) + 5)
 
 
 # ---- registry, options, tasks ---------------------------------------------------------------

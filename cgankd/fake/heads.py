@@ -1,6 +1,6 @@
 """Adapters that let the generic trainer train the cDR-RS feature extractors.
 
-The trainer wants ``objective(x, y, idx) -> (loss, parts)`` and a net whose plain call gives
+The trainer wants ``objective(x, y, rows) -> (loss, parts)`` and a net whose plain call gives
 outputs it can score on validation (logits, or a normalised label). These wrappers give the
 extractor and the autoencoder that shape, so they get the trainer's schedule, best-on-val
 selection and resume for free.
@@ -33,7 +33,7 @@ class ExtractorObjective(nn.Module):
         self.model, self.task = model, task
         self.sparsity, self.reg_weight = sparsity, reg_weight
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None = None):
         if self.task == "classification":
             logits, _ = self.model(x)
             loss = F.cross_entropy(logits, y)

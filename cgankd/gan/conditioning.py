@@ -34,7 +34,7 @@ ILI_CURVES = "ili_pretrain.json"
 class DBatch(NamedTuple):
     """What one D step compares: real images and fakes, and the labels D is told."""
 
-    real_index: torch.Tensor
+    real_rows: torch.Tensor  # training-set rows of the real images
     real_cond: torch.Tensor  # label D sees with each real image
     fake_label: torch.Tensor  # label each fake is generated at
     fake_cond: torch.Tensor  # label D sees with each fake
@@ -50,9 +50,9 @@ class ClassLabels:
         self.num_classes = num_classes
 
     def d_batch(self, n: int, rng: torch.Generator) -> DBatch:
-        index = torch.randint(len(self.labels), (n,), generator=rng)
+        rows = torch.randint(len(self.labels), (n,), generator=rng)
         fake = self.g_labels(n, rng)
-        return DBatch(index, self.labels[index], fake, fake, None, None)
+        return DBatch(rows, self.labels[rows], fake, fake, None, None)
 
     def g_labels(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return torch.randint(self.num_classes, (n,), generator=rng)
@@ -72,7 +72,7 @@ class VicinalLabels:
     def d_batch(self, n: int, rng: torch.Generator) -> DBatch:
         b = self.sampler.sample(n, rng)
         soft = self.sampler.kind == "soft"
-        return DBatch(b.real_index, b.target, b.fake_label, b.target,
+        return DBatch(b.real_rows, b.target, b.fake_label, b.target,
                       b.real_weight if soft else None, b.fake_weight if soft else None)
 
     def g_labels(self, n: int, rng: torch.Generator) -> torch.Tensor:

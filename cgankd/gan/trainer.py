@@ -110,7 +110,7 @@ class Trainer:
         share, acc = self.world.share(n), self.accel
         batch = self.setup.labels.d_batch(n, self.rng)
         z = self._z(n)
-        real = to_float(self.setup.images[batch.real_index[share].to(self.device)])
+        real = to_float(self.setup.images[batch.real_rows[share].to(self.device)])
         with torch.no_grad(), acc.autocast():
             fake = self.g_local(z[share], self.cond(batch.fake_label[share])).float()
         m = len(real)

@@ -44,7 +44,7 @@ def nu_from_kappa(kappa_base: float) -> float:
 class VicinalBatch:
     """One D step's draw. Tensors of length B; weights are ones for the hard vicinity."""
 
-    real_index: torch.Tensor  # int64 indices into the training set
+    real_rows: torch.Tensor  # int64 rows of the training set
     target: torch.Tensor  # y*, the label D is conditioned on (float32)
     fake_label: torch.Tensor  # the label each fake is generated at (float32)
     real_weight: torch.Tensor  # w_r (float32)
@@ -113,7 +113,7 @@ class VicinalSampler:
                 f"{self.sigma:.6g}); widen kappa (lower nu) or lower sigma")
         offset = (torch.rand(n, generator=generator, dtype=torch.float64) * (hi - lo)).long()
         pick = lo + torch.minimum(offset, hi - lo - 1)  # guards against rounding up to hi
-        real_index = self.order[pick]
+        real_rows = self.order[pick]
         low = (target - self.half_width).clamp(0, 1)
         high = (target + self.half_width).clamp(0, 1)
         fake = low + torch.rand(n, generator=generator, dtype=torch.float64) * (high - low)
@@ -123,6 +123,6 @@ class VicinalSampler:
             fake_weight = torch.exp(-self.nu * (fake - target) ** 2)
         else:
             real_weight = fake_weight = torch.ones(n, dtype=torch.float64)
-        return VicinalBatch(real_index=real_index, target=target.float(),
+        return VicinalBatch(real_rows=real_rows, target=target.float(),
                             fake_label=fake.float(), real_weight=real_weight.float(),
                             fake_weight=fake_weight.float())

@@ -34,7 +34,7 @@ class AttentionTransfer(KDLoss):
 
     def forward(self, s_out: torch.Tensor, t_out: torch.Tensor,
                 s_feats: Sequence[torch.Tensor], t_feats: Sequence[torch.Tensor],
-                labels: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+                labels: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         s_stages, t_stages = stages(s_feats), stages(t_feats)
         total = s_out.new_zeros(())
         for i, j in self.pairs:

@@ -3,7 +3,8 @@
 A term is an ``nn.Module`` built from the shapes one probe forward of each net produced, so its
 trainable parts (FitNet regressor, CRD heads, ...) are sized before training starts and go to
 the optimizer with the student. Every term is called the same way:
-``loss(s_out, t_out, s_feats, t_feats, labels, index) -> scalar``.
+``loss(s_out, t_out, s_feats, t_feats, labels, rows) -> scalar``, ``rows`` being
+each sample's row in the training set (CRD's memory bank is indexed by it).
 """
 
 from collections.abc import Sequence
@@ -56,5 +57,5 @@ class KDLoss(nn.Module):
 
     def forward(self, s_out: torch.Tensor, t_out: torch.Tensor,
                 s_feats: Sequence[torch.Tensor], t_feats: Sequence[torch.Tensor],
-                labels: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+                labels: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError

@@ -92,7 +92,7 @@ class ContrastiveRepresentation(KDLoss):
         return self.negatives == "exact"
 
     def set_data_labels(self, labels: torch.Tensor) -> None:
-        """The class of each bank row (row i = dataset index i), for exact negatives."""
+        """The class of each bank row (bank row i = training-set row i), for exact negatives."""
         labels = torch.as_tensor(labels).long().reshape(-1).to(self.rows_by_class.device)
         if len(labels) != self.n_data:
             raise CgankdInputError(f"{self.where}: {len(labels)} labels for {self.n_data} "
@@ -106,25 +106,25 @@ class ContrastiveRepresentation(KDLoss):
         self.class_size = counts
         self.class_start = torch.cumsum(counts, 0) - counts
 
-    def sample_contrast_index(self, index: torch.Tensor) -> torch.Tensor:
+    def sample_contrast_rows(self, rows: torch.Tensor) -> torch.Tensor:
         """(B, 1 + K) bank rows: the sample itself, then K draws (with replacement, as the
         reference) among the other classes' rows (exact) or all other rows (uniform)."""
         if self.negatives == "exact":
-            return torch.cat([index.unsqueeze(1), self._exact_negatives(index)], dim=1)
-        draws = torch.randint(0, self.n_data - 1, (index.shape[0], self.n_negatives),
-                              device=index.device)
-        negatives = draws + (draws >= index.unsqueeze(1)).long()  # skip the positive's row
-        return torch.cat([index.unsqueeze(1), negatives], dim=1)
+            return torch.cat([rows.unsqueeze(1), self._exact_negatives(rows)], dim=1)
+        draws = torch.randint(0, self.n_data - 1, (rows.shape[0], self.n_negatives),
+                              device=rows.device)
+        negatives = draws + (draws >= rows.unsqueeze(1)).long()  # skip the positive's row
+        return torch.cat([rows.unsqueeze(1), negatives], dim=1)
 
-    def _exact_negatives(self, index: torch.Tensor) -> torch.Tensor:
+    def _exact_negatives(self, rows: torch.Tensor) -> torch.Tensor:
         """K rows per anchor drawn uniformly from the rows of every class but the anchor's."""
         if len(self.rows_by_class) == 0:
             raise CgankdInputError(f"{self.where}.negatives: exact needs the training labels "
                                    "(set_data_labels)")
-        anchor_class = self.row_class[index]
+        anchor_class = self.row_class[rows]
         start, size = self.class_start[anchor_class], self.class_size[anchor_class]
         others = (self.n_data - size).unsqueeze(1)  # > 0: set_data_labels rejects one class
-        u = torch.rand(index.shape[0], self.n_negatives, device=index.device)
+        u = torch.rand(rows.shape[0], self.n_negatives, device=rows.device)
         draws = torch.minimum((u * others).long(), others - 1)
         # positions [0, start) then [start + size, n_data) of the class-sorted rows
         draws = draws + (draws >= start.unsqueeze(1)).long() * size.unsqueeze(1)
@@ -139,23 +139,23 @@ class ContrastiveRepresentation(KDLoss):
         return scores / z
 
     @torch.no_grad()
-    def _update(self, memory: torch.Tensor, index: torch.Tensor, vectors: torch.Tensor) -> None:
-        mixed = memory[index] * self.momentum + vectors * (1 - self.momentum)
-        memory.index_copy_(0, index, F.normalize(mixed, dim=1))
+    def _update(self, memory: torch.Tensor, rows: torch.Tensor, vectors: torch.Tensor) -> None:
+        mixed = memory[rows] * self.momentum + vectors * (1 - self.momentum)
+        memory.index_copy_(0, rows, F.normalize(mixed, dim=1))
 
     def forward(self, s_out: torch.Tensor, t_out: torch.Tensor,
                 s_feats: Sequence[torch.Tensor], t_feats: Sequence[torch.Tensor],
-                labels: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
-        if index is None:
-            raise CgankdInputError(f"{self.where} needs each sample's dataset index")
-        index = index.long()
-        if index.min().item() < 0 or index.max().item() >= self.n_data:
-            raise CgankdInputError(f"{self.where}: dataset index outside [0, {self.n_data})")
+                labels: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        if rows is None:
+            raise CgankdInputError(f"{self.where} needs each sample's training-set row")
+        rows = rows.long()
+        if rows.min().item() < 0 or rows.max().item() >= self.n_data:
+            raise CgankdInputError(f"{self.where}: training-set row outside [0, {self.n_data})")
         v_student = F.normalize(self.head_student(embedding(s_feats)), dim=1)
         v_teacher = F.normalize(self.head_teacher(embedding(t_feats)), dim=1)
-        rows = self.sample_contrast_index(index)
-        scores_student = self._scores(self.memory_teacher, rows, v_student, self.z_student)
-        scores_teacher = self._scores(self.memory_student, rows, v_teacher, self.z_teacher)
-        self._update(self.memory_student, index, v_student.detach())
-        self._update(self.memory_teacher, index, v_teacher.detach())
+        contrast = self.sample_contrast_rows(rows)
+        scores_student = self._scores(self.memory_teacher, contrast, v_student, self.z_student)
+        scores_teacher = self._scores(self.memory_student, contrast, v_teacher, self.z_teacher)
+        self._update(self.memory_student, rows, v_student.detach())
+        self._update(self.memory_teacher, rows, v_teacher.detach())
         return nce_loss(scores_student, self.n_data) + nce_loss(scores_teacher, self.n_data)

@@ -31,7 +31,7 @@ class FitNet(KDLoss):
     """
 
     DEFAULTS = {
-        "student_stage": None,  # stage index (0 = first stage after the stem); None: the middle
+        "student_stage": None,  # stage number (0 = first stage after the stem); None: the middle
         "teacher_stage": None,  # the same for the teacher; nets of different depth need both
         # RepDistiller's regressor normalises its output; without BN the regressor has to learn
         # the teacher's feature scale from scratch.
@@ -56,7 +56,7 @@ class FitNet(KDLoss):
 
     def forward(self, s_out: torch.Tensor, t_out: torch.Tensor,
                 s_feats: Sequence[torch.Tensor], t_feats: Sequence[torch.Tensor],
-                labels: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+                labels: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         student, target = pool_to_common_size(stages(s_feats)[self.student_stage],
                                               stages(t_feats)[self.teacher_stage])
         return F.mse_loss(self.regressor(student), target)

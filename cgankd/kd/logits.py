@@ -33,7 +33,7 @@ class VanillaKD(KDLoss):
 
     def forward(self, s_out: torch.Tensor, t_out: torch.Tensor,
                 s_feats: Sequence[torch.Tensor], t_feats: Sequence[torch.Tensor],
-                labels: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+                labels: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         if self.task != CLASSIFICATION:
             return F.mse_loss(s_out, t_out)
         t = self.temperature

@@ -34,13 +34,13 @@ def checked_options(options: Mapping[str, Any] | None) -> dict[str, dict[str, An
 
 
 class DistillObjective(nn.Module):
-    """``objective(x, labels, index) -> (loss, parts)`` for one student batch.
+    """``objective(x, labels, rows) -> (loss, parts)`` for one student batch.
 
     ``options`` maps a term's name to its overrides, e.g. ``{"kd": {"temperature": 3}}``.
     The teacher is deliberately not a submodule: it is not trained, saved, or switched to
     train mode with the objective, and the caller moves it to the device. It runs in eval mode
     without gradients, and only when a KD weight is non-zero. ``data_labels`` (the training
-    set's labels, row i = dataset index i) feed terms that need them (CRD's exact negatives).
+    set's labels, one per row) feed terms that need them (CRD's exact negatives).
     """
 
     def __init__(self, method: str, *, task: str, student: nn.Module,
@@ -95,9 +95,10 @@ class DistillObjective(nn.Module):
         return F.mse_loss(s_out.reshape(-1), labels.reshape(-1).to(s_out.dtype))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor,
-                index: torch.Tensor | None = None, views: torch.Tensor | None = None
+                rows: torch.Tensor | None = None, views: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, dict[str, float]]:
         """Total loss, and each unweighted part plus the total as floats for logging.
+        ``rows``: each sample's row in the training set (CRD's bank, the teacher table).
 
         ``views`` (the augmentation view of each image) lets a teacher table, when one is set,
         stand in for the teacher's forward pass.
@@ -106,7 +107,7 @@ class DistillObjective(nn.Module):
         parts = {"task": (self.weights["gamma"], self.task_loss(s_out, labels))}
         if self.needs_teacher:
             if self.teacher_table is not None and views is not None:
-                t_out, t_feats = self.teacher_table(index, views).to(s_out.dtype), []
+                t_out, t_feats = self.teacher_table(rows, views).to(s_out.dtype), []
             else:
                 self.teacher.eval()
                 with torch.no_grad():
@@ -115,7 +116,7 @@ class DistillObjective(nn.Module):
             for name, weight, term in ((VANILLA_KD, "alpha", self.kd_term),
                                        (self.method, "beta", self.method_term)):
                 if term is not None:
-                    value = term(s_out, t_out, s_feats, t_feats, labels, index)
+                    value = term(s_out, t_out, s_feats, t_feats, labels, rows)
                     parts[name] = (self.weights[weight], value)
         total = sum(weight * value for weight, value in parts.values())
         logged = {name: float(value.detach()) for name, (_, value) in parts.items()}

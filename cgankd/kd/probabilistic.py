@@ -32,7 +32,7 @@ class ProbabilisticTransfer(KDLoss):
 
     def forward(self, s_out: torch.Tensor, t_out: torch.Tensor,
                 s_feats: Sequence[torch.Tensor], t_feats: Sequence[torch.Tensor],
-                labels: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+                labels: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         p_s = neighbour_probabilities(embedding(s_feats), self.eps)
         p_t = neighbour_probabilities(embedding(t_feats), self.eps)
         return (p_t * torch.log((p_t + self.eps) / (p_s + self.eps))).mean()

@@ -45,7 +45,7 @@ class RelationalKD(KDLoss):
 
     def forward(self, s_out: torch.Tensor, t_out: torch.Tensor,
                 s_feats: Sequence[torch.Tensor], t_feats: Sequence[torch.Tensor],
-                labels: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+                labels: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         s_emb, t_emb = embedding(s_feats), embedding(t_feats)
         distance = F.smooth_l1_loss(normalised_distances(s_emb), normalised_distances(t_emb))
         angle = F.smooth_l1_loss(angle_cosines(s_emb), angle_cosines(t_emb))

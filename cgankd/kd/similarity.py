@@ -24,7 +24,7 @@ class SimilarityPreserving(KDLoss):
 
     def forward(self, s_out: torch.Tensor, t_out: torch.Tensor,
                 s_feats: Sequence[torch.Tensor], t_feats: Sequence[torch.Tensor],
-                labels: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+                labels: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         diff = batch_similarity(last_conv_map(s_feats)) - batch_similarity(last_conv_map(t_feats))
         n = diff.shape[0]
         return diff.pow(2).sum() / (n * n)

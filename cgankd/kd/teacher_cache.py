@@ -25,7 +25,7 @@ def worth_caching(n_images: int, n_views: int, n_outputs: int, steps: int,
 
 
 class TeacherTable:
-    """``table(index, views)`` -> the teacher's outputs for rows ``index`` at ``views``."""
+    """``table(rows, views)`` -> the teacher's outputs for training-set ``rows`` at ``views``."""
 
     def __init__(self, teacher: torch.nn.Module, train: TensorSet, *, crop_pad: int, flip: bool,
                  batch_size: int, accel: Accel | None = None):
@@ -45,14 +45,14 @@ class TeacherTable:
                         with accel.autocast():
                             views.append(teacher(accel.prepare_input(x)).float())
                 chunks.append(torch.stack(views, 1))
-        index = train.index.cpu()
-        if not torch.equal(torch.sort(index).values, torch.arange(len(index))):
-            raise ValueError("a teacher table needs the set's ids to be its rows 0..N-1")
-        order = torch.argsort(index).to(train.images.device)
-        self.table = torch.cat(chunks)[order]  # (N, views, outputs), row = sample index
+        row = train.row.cpu()
+        if not torch.equal(torch.sort(row).values, torch.arange(len(row))):
+            raise ValueError("a teacher table needs the set's row numbers to be 0..N-1")
+        order = torch.argsort(row).to(train.images.device)
+        self.table = torch.cat(chunks)[order]  # (N, views, outputs): table[r] is row r's
 
-    def __call__(self, index: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
-        return self.table[index, views.to(self.table.device)]
+    def __call__(self, rows: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
+        return self.table[rows, views.to(self.table.device)]
 
 
 def teacher_table_for(objective, train: TensorSet, recipe, steps: int,

@@ -5,7 +5,7 @@ psi / M, psi ~ p / q and M >= sup psi, turns them into draws from p (the real da
 label). M is not known, so a burn-in estimates it and every later batch may raise it; the
 burn-in's proposals may themselves be accepted once it has set M (``reuse_burnin``).
 Batches are tensors or tuples/lists/dicts of tensors sharing their first dimension, so a
-sample can carry a payload (its label, its index) through the sampler.
+sample can carry a payload (its label, its id) through the sampler.
 """
 
 from collections.abc import Callable
@@ -28,13 +28,13 @@ class RejectionResult:
     stats: dict[str, Any]  # name, burnin, burnin_accepted, proposed, accepted, acceptance_rate, M
 
 
-def take(batch: Samples, index: torch.Tensor) -> Samples:
-    """Rows ``index`` (a long index or bool mask) of every tensor in ``batch``."""
+def take(batch: Samples, rows: torch.Tensor) -> Samples:
+    """``rows`` (row numbers or a bool mask) of every tensor in ``batch``."""
     if isinstance(batch, torch.Tensor):
-        return batch[index.to(batch.device)]
+        return batch[rows.to(batch.device)]
     if isinstance(batch, dict):
-        return {key: take(value, index) for key, value in batch.items()}
-    return _rebuild(batch, [take(part, index) for part in batch])
+        return {key: take(value, rows) for key, value in batch.items()}
+    return _rebuild(batch, [take(part, rows) for part in batch])
 
 
 def concat(batches: list[Samples]) -> Samples:

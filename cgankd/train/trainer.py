@@ -221,7 +221,7 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
         for step in range(start, steps):
             torch.manual_seed(seed * STEP_SEED_STRIDE + step)  # dropout, CRD negatives
             gen = torch.Generator().manual_seed(seed * STEP_SEED_STRIDE + step)
-            x, y, idx = train_dev.batch(rows_of(step).to(device))
+            x, y, rows = train_dev.batch(rows_of(step).to(device))
             x, views = augment_with_views(x, crop_pad=int(recipe["crop_pad"]),
                                           flip=bool(recipe["flip"]), generator=gen)
             weight = 1.0
@@ -231,9 +231,9 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
                 # DDP's gradient average the whole batch's gradient when shares differ in size.
                 share = world.share(len(y))
                 weight = (share.stop - share.start) * world.size / len(y)
-                x, y, idx, views = x[share], y[share], idx[share], views[share]
+                x, y, rows, views = x[share], y[share], rows[share], views[share]
             with acc.autocast():
-                loss, parts = forward(acc.prepare_input(x), y, idx,
+                loss, parts = forward(acc.prepare_input(x), y, rows,
                                       *((views,) if table is not None else ()))
             backward_step(loss if weight == 1.0 else loss * weight, optimizer, scaler)
             scheduler.step()
