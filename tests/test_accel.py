@@ -13,12 +13,11 @@ from cgankd.accel import ACCEL_DEFAULTS, checked_accel_options, resolve_accel
 from cgankd.config import config_problem, load_schema
 from cgankd.errors import CgankdInputError
 from cgankd.stages.train_cgan import train_cgan
-from cgankd.h5io import Split
 from cgankd.kd.objective import DistillObjective
 from cgankd.nets import build_net
 from cgankd.train.recipe import checked_recipe
 from cgankd.train.trainer import fit, predict
-from toy_data import bar_images
+from toy_data import bar_images, toy_split
 
 CPU = torch.device("cpu")
 RECIPE = {"steps": 30, "batch_size": 16, "lr": 0.05, "crop_pad": 1, "flip": False,
@@ -167,19 +166,13 @@ TINY_GAN = {"g_ch": 2, "d_ch": 2, "dim_z": 8, "dim_shared": 8, "batch_size": 8, 
             "ema_start": 1, "checkpoint_every": 2, "sample_every": 0}
 
 
-def _class_split(n=24, size=8):
-    rng = np.random.default_rng(0)
-    return Split(rng.integers(0, 256, (n, 1, size, size), dtype=np.uint8),
-                 np.arange(n) % 3, np.arange(n), {"task": "classification", "num_classes": 3})
-
-
 def test_gan_runs_in_explicit_bf16_and_a_checkpoint_of_another_precision_is_not_resumed(
         tmp_path):
-    summary = train_cgan(_class_split(), {**TINY_GAN, "iterations": 4}, tmp_path,
+    summary = train_cgan(toy_split(), {**TINY_GAN, "iterations": 4}, tmp_path,
                          progress=False, accel={"amp": "bf16"})
     assert summary["accel"]["amp"] == "bf16"
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert len(records) == 4 and all(np.isfinite(r["loss_d"]) for r in records)
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["amp"] == "bf16"
-    again = train_cgan(_class_split(), {**TINY_GAN, "iterations": 4}, tmp_path, progress=False)
+    again = train_cgan(toy_split(), {**TINY_GAN, "iterations": 4}, tmp_path, progress=False)
     assert again["accel"]["amp"] == "fp32" and again["start_iteration"] == 0

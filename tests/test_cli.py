@@ -14,11 +14,12 @@ from PIL import Image
 
 from cgankd.cli import main
 from cgankd.stages.train_cgan import train_cgan
-from cgankd.h5io import Split, read_split, write_split
+from cgankd.h5io import read_split, write_split
 from cgankd.nets import build_net
 from cgankd.train.model_file import save_model
 from cgankd.train.resume import Resume
 from cgankd.train.tensorset import tensorset_from_split
+from toy_data import toy_split
 
 TINY = {"g_ch": 2, "d_ch": 2, "dim_z": 8, "dim_shared": 8, "batch_size": 8, "n_dis": 2,
         "ema_start": 3, "checkpoint_every": 4, "sample_every": 5, "iterations": 1}
@@ -37,14 +38,9 @@ def generators(tmp_path_factory):
     """A 3-class 1x8x8 generator and a 3x8x8 regression one over [0, 90], one step each."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("gans")
-    rng = np.random.default_rng(0)
-    cls = Split(rng.integers(0, 256, (24, 1, 8, 8), dtype=np.uint8), np.arange(24) % 3,
-                np.arange(24), {"task": "classification", "num_classes": 3})
-    reg = Split(rng.integers(0, 256, (24, 3, 8, 8), dtype=np.uint8),
-                np.linspace(0, 90, 24).astype(np.float32), np.arange(24),
-                {"task": "regression", "label_min": 0.0, "label_max": 90.0})
-    train_cgan(cls, TINY, root / "cls", progress=False)
-    train_cgan(reg, {**TINY, "backbone": "sagan"}, root / "reg", progress=False)
+    train_cgan(toy_split(), TINY, root / "cls", progress=False)
+    train_cgan(toy_split(task="regression", channels=3), {**TINY, "backbone": "sagan"},
+               root / "reg", progress=False)
     return root / "cls" / "generator.pt", root / "reg" / "generator.pt"
 
 
@@ -110,10 +106,8 @@ def test_png_folder_holds_the_same_images(generators, tmp_path, capsys):
 
 
 def _split_file(path):
-    split = Split(np.zeros((6, 1, 8, 8), np.uint8), np.array([0, 1, 1, 2, 2, 2]), np.arange(6),
-                  {"task": "classification", "num_classes": 3, "dataset": "toy",
-                   "split": "train", "class_names": ["a", "b", "c"],
-                   "config_hash": "feedfeedfeedfeed"})
+    split = toy_split(labels=np.array([0, 1, 1, 2, 2, 2]), dataset="toy", split="train",
+                      config_hash="feedfeedfeedfeed")
     write_split(path, split, {"git_sha": "abc123", "host": "here"})
 
 

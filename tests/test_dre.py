@@ -306,13 +306,14 @@ class _Killed(Exception):
 def test_banked_dre_stage_resumes_bit_for_bit(tmp_path, monkeypatch, task):
     """A fit killed midway re-makes its bank from the seed and ends where a whole one does;
     the bank is used (not on-the-fly fakes: those give another fit)."""
-    from test_fake_stages import DRE, GAN, _splits
+    from test_fake_stages import DRE, GAN
+    from toy_data import write_bar_splits
 
     from cgankd.h5io import read_split
     from cgankd.stages import fit_dre as dre_stage
     from cgankd.stages.train_cgan import train_cgan
     from cgankd.train.resume import Resume, load_checkpoint
-    paths = _splits(tmp_path, task)
+    paths = write_bar_splits(tmp_path, task)
     train_cgan(read_split(paths["train"]), GAN, tmp_path / "cgan", seed=0, progress=False)
     # val_every 0 keeps the last epoch (selection could keep the flat ratio of epoch 0 in both)
     bank = {"epochs": 6, "val_every": 0, "fakes": "bank", "bank_per_real": 3}

@@ -15,7 +15,8 @@ from cgankd.gan.losses import GAN_LOSSES
 from cgankd.gan.models import GANS, LabelledGenerator, build_discriminator, build_generator
 from cgankd.stages.train_cgan import train_cgan
 from cgankd.gan.vicinity import SOFT_CUTOFF, VicinalSampler, nu_from_kappa, rule_of_thumb
-from cgankd.h5io import Split, read_split
+from cgankd.h5io import read_split
+from toy_data import toy_split
 
 # RC-49 training angles: 0.1, 0.3, ..., 89.9 degrees, 25 images each, normalised by 90.
 RC49_LABELS = np.repeat(np.arange(450) * 0.2 + 0.1, 25) / 90.0
@@ -223,12 +224,12 @@ def test_mode_seeking_ratio_and_option(tmp_path):
     images = torch.tensor([[0.0], [3.0], [1.0], [1.0]])
     # pairs (0, 1) and (2, 3): image gaps 3 and 0 (mean 1.5), latent gaps 1, 1, 0, 2 (mean 1)
     assert mode_seeking_ratio(images, z).item() == pytest.approx(1.5)
-    summary = train_cgan(_class_split(), {**TINY, "iterations": 3, "mode_seeking": 1.0},
+    summary = train_cgan(toy_split(), {**TINY, "iterations": 3, "mode_seeking": 1.0},
                          tmp_path, seed=0, progress=False)
     record = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
     assert summary["iterations"] == 3 and record["ms_ratio"] > 0
     with pytest.raises(CgankdInputError, match="mode_seeking"):
-        train_cgan(_class_split(), {**TINY, "mode_seeking": -1}, tmp_path / "bad", seed=0,
+        train_cgan(toy_split(), {**TINY, "mode_seeking": -1}, tmp_path / "bad", seed=0,
                    progress=False)
 
 
@@ -255,25 +256,12 @@ TINY = {"g_ch": 2, "d_ch": 2, "dim_z": 8, "dim_shared": 8, "batch_size": 8, "n_d
         "ema_start": 3, "checkpoint_every": 4, "sample_every": 5}
 
 
-def _class_split(n: int = 24, size: int = 8) -> Split:
-    rng = np.random.default_rng(0)
-    return Split(rng.integers(0, 256, (n, 1, size, size), dtype=np.uint8),
-                 np.arange(n) % 3, np.arange(n), {"task": "classification", "num_classes": 3})
-
-
-def _regression_split(n: int = 24, size: int = 8) -> Split:
-    rng = np.random.default_rng(1)
-    return Split(rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8),
-                 rng.uniform(10, 70, n).astype(np.float32), np.arange(n),
-                 {"task": "regression", "label_min": 0.0, "label_max": 90.0})
-
-
 def _iterations(log_path) -> list[int]:
     return [json.loads(line)["iteration"] for line in log_path.read_text().splitlines()]
 
 
 def test_tiny_training_writes_every_output(tmp_path):
-    summary = train_cgan(_class_split(), {**TINY, "iterations": 10}, tmp_path, seed=0,
+    summary = train_cgan(toy_split(), {**TINY, "iterations": 10}, tmp_path, seed=0,
                          progress=False)
     assert summary["iterations"] == 10 and summary["start_iteration"] == 0
     assert _iterations(tmp_path / "log.jsonl") == list(range(1, 11))
@@ -295,7 +283,7 @@ def test_tiny_training_writes_every_output(tmp_path):
                     "ili_blocks": [1, 1, 1, 1], "ili_regressor_epochs": 1, "ili_y2h_epochs": 1}),
 ])
 def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, task, extra):
-    split = _class_split() if task == "classification" else _regression_split()
+    split = toy_split() if task == "classification" else toy_split(task="regression", channels=3)
     options = {**TINY, "iterations": 10, **extra}
     train_cgan(split, options, tmp_path / "whole", seed=5, progress=False)
 
@@ -318,8 +306,8 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, task, ext
 
 
 def test_changed_options_start_from_scratch(tmp_path):
-    train_cgan(_class_split(), {**TINY, "iterations": 4}, tmp_path, progress=False)
-    summary = train_cgan(_class_split(), {**TINY, "iterations": 4, "lr_d": 1e-4}, tmp_path,
+    train_cgan(toy_split(), {**TINY, "iterations": 4}, tmp_path, progress=False)
+    summary = train_cgan(toy_split(), {**TINY, "iterations": 4, "lr_d": 1e-4}, tmp_path,
                          progress=False)
     assert summary["start_iteration"] == 0
     assert _iterations(tmp_path / "log.jsonl") == [1, 2, 3, 4]
@@ -327,8 +315,8 @@ def test_changed_options_start_from_scratch(tmp_path):
 
 def test_unknown_option_and_empty_class_fail_clearly(tmp_path):
     with pytest.raises(CgankdInputError, match=r"gan\.options\.n_critic"):
-        train_cgan(_class_split(), {"n_critic": 2}, tmp_path, progress=False)
-    split = _class_split()
+        train_cgan(toy_split(), {"n_critic": 2}, tmp_path, progress=False)
+    split = toy_split()
     split.attrs["num_classes"] = 4
     with pytest.raises(CgankdInputError, match="class 3"):
         train_cgan(split, TINY, tmp_path, progress=False)
@@ -337,8 +325,8 @@ def test_unknown_option_and_empty_class_fail_clearly(tmp_path):
 @pytest.fixture(scope="module")
 def regression_generator(tmp_path_factory):
     out = tmp_path_factory.mktemp("ccgan")
-    train_cgan(_regression_split(), {**TINY, "iterations": 3, "backbone": "sagan"}, out,
-               progress=False)
+    train_cgan(toy_split(task="regression", channels=3),
+               {**TINY, "iterations": 3, "backbone": "sagan"}, out, progress=False)
     return out / "generator.pt"
 
 
@@ -365,7 +353,7 @@ def test_load_generator_and_generate_batch(regression_generator):
 
 
 def test_generate_rejects_out_of_range_classes(tmp_path):
-    train_cgan(_class_split(), {**TINY, "iterations": 1}, tmp_path, progress=False)
+    train_cgan(toy_split(), {**TINY, "iterations": 1}, tmp_path, progress=False)
     with pytest.raises(CgankdInputError, match=r"\[0, 3\)"):
         generate_to_h5(tmp_path / "generator.pt", np.array([0, 3]), tmp_path / "x.h5",
                        device="cpu", progress=False)

@@ -8,16 +8,12 @@ import pytest
 import torch
 
 from cgankd.errors import CgankdInputError
-from cgankd.h5io import Split, write_h5, write_split
 from cgankd.metrics import (embed, embed_with_outputs, feature_stats, frechet_distance,
                             sample_quality)
 from cgankd.nets import build_net
 from cgankd.stages.fake_quality import run as write_quality
 from cgankd.train.model_file import load_model, save_model
-
-NUM_CLASSES = 3
-LABEL_MIN, LABEL_MAX = 0.0, 90.0
-
+from toy_data import LABEL_MAX, LABEL_MIN, NUM_CLASSES, write_fake_set, write_toy_split
 
 
 def noise_images(n: int, seed: int, low: int = 0, high: int = 128) -> np.ndarray:
@@ -126,19 +122,12 @@ def save_metric_net(path, net, task: str) -> str:
 
 
 def write_real(path, images: np.ndarray, labels: np.ndarray, task: str) -> str:
-    attrs = {"task": task}
-    if task == "classification":
-        attrs.update(num_classes=NUM_CLASSES, class_names=["a", "b", "c"])
-    else:
-        attrs.update(label_min=LABEL_MIN, label_max=LABEL_MAX, label_unit="degrees")
-    write_split(path, Split(images, labels, np.arange(len(labels), dtype=np.int64), attrs))
-    return str(path)
+    return str(write_toy_split(path, task=task, images=images, labels=labels))
 
 
 def write_fake(path, images: np.ndarray, labels: np.ndarray) -> str:
-    write_h5(path, {"images": images, "labels": labels,
-                    "weights": np.ones(len(labels), np.float32)})  # extra datasets are ignored
-    return str(path)
+    # a column the readers do not know (weights) is ignored
+    return str(write_fake_set(path, images, labels, weights=np.ones(len(labels), np.float32)))
 
 
 @pytest.fixture
