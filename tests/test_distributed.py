@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 from ddp_fit_worker import train_tiny
@@ -19,10 +18,10 @@ from cgankd.errors import CgankdInputError
 from cgankd.gan.models import build_generator
 from cgankd.gan.diffaug import diff_augment
 from cgankd.gan.trainer import Trainer
-from cgankd.h5io import Split, write_split
 from cgankd.stages import train_cgan, train_student, train_teacher
 from cgankd.stages.train_cgan import _check_world
 from cgankd.train.model_file import load_model
+from toy_data import write_tiny_splits, write_toy_split
 
 TESTS = Path(__file__).resolve().parent
 
@@ -129,20 +128,9 @@ def test_two_processes_train_the_same_weights_as_one(tmp_path):
         pytest.approx(json.loads(one_log[0])["train"]["total"], abs=1e-5)
 
 
-def _write_class_splits(tmp_path):
-    rng = np.random.default_rng(0)
-    paths = {}
-    for name, n in (("train", 48), ("val", 24)):
-        paths[name] = tmp_path / f"{name}.h5"
-        write_split(paths[name], Split(rng.integers(0, 255, (n, 1, 8, 8), dtype=np.uint8),
-                                       np.arange(n) % 3, np.arange(n),
-                                       {"task": "classification", "num_classes": 3}))
-    return paths
-
-
 @pytest.mark.slow
 def test_launcher_trains_a_model_on_two_processes_and_rank_0_writes_it(tmp_path):
-    paths = _write_class_splits(tmp_path)
+    paths = write_tiny_splits(tmp_path, "classification")
     out = tmp_path / "model"
     result = launch.launch(train_teacher.run, {
         "train_h5": paths["train"], "val_h5": paths["val"],
@@ -160,7 +148,7 @@ def test_launcher_trains_a_model_on_two_processes_and_rank_0_writes_it(tmp_path)
 
 @pytest.mark.slow
 def test_a_worker_input_error_comes_back_as_the_same_one_line_error(tmp_path):
-    paths = _write_class_splits(tmp_path)
+    paths = write_tiny_splits(tmp_path, "classification")
     with pytest.raises(CgankdInputError, match="KD method 'crd' trains on one GPU only"):
         launch.launch(train_student.run, {
             "train_h5": paths["train"], "val_h5": paths["val"],
@@ -173,19 +161,13 @@ def test_a_worker_input_error_comes_back_as_the_same_one_line_error(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_launcher_trains_the_gan_on_two_processes(tmp_path, task):
-    rng = np.random.default_rng(0)
     options = {"g_ch": 2, "d_ch": 2, "dim_z": 8, "dim_shared": 8, "batch_size": 8, "n_dis": 2,
                "ema_start": 1, "checkpoint_every": 2, "sample_every": 2, "iterations": 3}
-    if task == "classification":
-        labels, attrs = np.arange(24) % 3, {"task": task, "num_classes": 3}
-    else:  # CcGAN with soft vicinal weights and the ILI label embedding broadcast from rank 0
-        labels = rng.uniform(10, 70, 24).astype(np.float32)
-        attrs = {"task": task, "label_min": 0.0, "label_max": 90.0}
+    if task == "regression":  # CcGAN with soft vicinal weights, ILI broadcast from rank 0
         options.update({"label_input": "ili", "vicinity": "soft", "ili_width": 0.125,
                         "ili_blocks": [1, 1, 1, 1], "ili_regressor_epochs": 1,
                         "ili_y2h_epochs": 1})
-    write_split(tmp_path / "train.h5", Split(
-        rng.integers(0, 256, (24, 1, 8, 8), dtype=np.uint8), labels, np.arange(24), attrs))
+    write_toy_split(tmp_path / "train.h5", 24, task)
     summary = launch.launch(train_cgan.run, {"train_h5": tmp_path / "train.h5",
                                              "options": options, "out_dir": tmp_path / "gan",
                                              "device": "cpu", "seed": 0, "progress": False}, 2)

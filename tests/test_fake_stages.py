@@ -17,8 +17,7 @@ from cgankd.errors import CgankdInputError
 from cgankd.filtering import classification_losses
 from cgankd.formats import check_fields
 from cgankd.gan.generate import generate_to_h5
-from cgankd.h5io import (Split, check_h5, decode_attrs, open_h5, read_array, read_split,
-                         write_split)
+from cgankd.h5io import check_h5, decode_attrs, open_h5, read_array, read_split
 from cgankd.stage_options.ladder import options_for_method
 from cgankd.stages import filter_relabel as filter_stage
 from cgankd.stages._training import train_model
@@ -31,8 +30,9 @@ from cgankd.stages.train_cgan import train_cgan
 from cgankd.train.model_file import load_model
 from cgankd.train.resume import Resume
 from cgankd.train.trainer import predict
+from toy_data import NUM_CLASSES, write_bar_splits, write_toy_split
 
-K = 3
+K = NUM_CLASSES  # the toy set's classes
 GAN = {"iterations": 6, "batch_size": 16, "g_ch": 8, "d_ch": 8, "dim_z": 8, "dim_shared": 8,
        "checkpoint_every": 3, "sample_every": 0, "ema_start": 2}
 DRE = {"extractor_width": 4, "dr_hidden": [16, 16, 8, 8, 8], "batch_size": 32,
@@ -43,30 +43,12 @@ SUB = {"per_class": 12, "label_grid": 4, "per_label": 9, "n_burnin": 20, "batch_
        "label_window": False}
 
 
-def _splits(folder, task):
-    rng = np.random.default_rng(0)
-    paths = {}
-    for name, n in (("train", 48), ("val", 24), ("test", 24)):
-        images = rng.integers(0, 80, (n, 1, 8, 8), dtype=np.uint8)
-        if task == "classification":
-            labels = np.arange(n) % K
-            for k in range(K):  # a class-specific bright row: something to learn
-                images[labels == k, :, 2 * k + 1, :] = 240
-            attrs = {"task": task, "num_classes": K, "class_names": list("abc")}
-        else:
-            labels = np.repeat(np.linspace(5, 85, 8), n // 8).astype(np.float32)
-            attrs = {"task": task, "label_min": 0.0, "label_max": 90.0, "label_unit": "deg"}
-        paths[name] = folder / f"{name}.h5"
-        write_split(paths[name], Split(images, labels, np.arange(n), attrs))
-    return paths
-
-
 @pytest.fixture(scope="module", params=["classification", "regression"])
 def trained(request, tmp_path_factory):
     """Splits, a teacher, a generator and a DR model for one task."""
     task = request.param
     folder = tmp_path_factory.mktemp(task)
-    paths = _splits(folder, task)
+    paths = write_bar_splits(folder, task)
     train_cgan(read_split(paths["train"]), GAN, folder / "cgan", seed=0, progress=False)
     train_model(role="teacher", train_h5=paths["train"], val_h5=paths["val"],
                 out_model=folder / "teacher.pt", out_log=folder / "teacher.jsonl",
@@ -298,9 +280,7 @@ def test_label_grid_forms_give_the_published_targets(tmp_path):
     np.testing.assert_allclose(grid_labels(4, angles), [0.125, 0.375, 0.625, 0.875])
     # RC-49: the test split's distinct labels
     labels = np.array([30.0, 4.5, 30.0, 87.3, 4.5], np.float32)
-    write_split(tmp_path / "test.h5", Split(np.zeros((5, 1, 8, 8), np.uint8), labels,
-                                            np.arange(5), {"task": "regression",
-                                                           "label_min": 0.0, "label_max": 90.0}))
+    write_toy_split(tmp_path / "test.h5", task="regression", labels=labels)
     scale = LabelScale(0.0, 90.0)
     got = scale.denormalise(grid_labels("test_labels", scale, tmp_path / "test.h5"))
     np.testing.assert_allclose(got, np.unique(labels), rtol=1e-6)

@@ -3,21 +3,15 @@ calls with its ``kd`` param): the convention and CRD's training labels (exact ne
 
 import json
 
-import numpy as np
 import pytest
 
-from cgankd.h5io import Split, write_split
 from cgankd.stages._training import train_model
+from toy_data import write_tiny_splits
 
 
 @pytest.mark.parametrize("convention, has_kl", [("cgankd", True), ("repdistiller", False)])
 def test_train_model_passes_the_convention_and_crd_labels(tmp_path, convention, has_kl):
-    rng = np.random.default_rng(0)
-    for name, n in (("train", 60), ("val", 30)):
-        write_split(tmp_path / f"{name}.h5",
-                    Split(rng.integers(0, 255, (n, 1, 8, 8), dtype=np.uint8), np.arange(n) % 3,
-                          np.arange(n), {"task": "classification", "num_classes": 3,
-                                         "class_names": list("abc")}))
+    write_tiny_splits(tmp_path, "classification")
     common = dict(train_h5=tmp_path / "train.h5", val_h5=tmp_path / "val.h5", seed=0,
                   recipe={"steps": 2, "batch_size": 16, "eval_every": 2, "crop_pad": 0,
                           "flip": False}, progress=False)

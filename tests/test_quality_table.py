@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cgankd.h5io import Split, write_h5, write_split
 from cgankd.report.plots import _sheet, plot_fake_sheets
 from cgankd.report.quality_table import beside, cas_summary, quality_markdown, with_cas
+from toy_data import write_fake_set, write_toy_split
 
 
 def quality_json(task="classification", fid=0.8, with_reference=True):
@@ -117,12 +117,10 @@ def digit_like(n, seed, value):
 def test_sheets_put_real_images_beside_the_fakes_with_white_gaps(tmp_path):
     labels = np.repeat(np.arange(3), 20).astype(np.int64)
     train = tmp_path / "train.h5"
-    write_split(train, Split(digit_like(60, 0, 200), labels, np.arange(60),
-                             {"task": "classification", "num_classes": 3,
-                              "class_names": ["zero", "one", "two"]}))
-    fake = tmp_path / "fake.h5"
-    write_h5(fake, {"images": digit_like(60, 1, 100), "labels": labels},
-             {"task": "classification", "num_classes": 3})
+    write_toy_split(train, images=digit_like(60, 0, 200), labels=labels,
+                    class_names=["zero", "one", "two"])
+    fake = write_fake_set(tmp_path / "fake.h5", digit_like(60, 1, 100), labels,
+                          {"task": "classification", "num_classes": 3})
     out_real, out_plain = tmp_path / "with_real.png", tmp_path / "plain.png"
     plot_fake_sheets([fake, fake], ["a", "b"], out_real, train_h5=train, per_row=4, n_real=2)
     plot_fake_sheets([fake], ["a"], out_plain, per_row=4)
@@ -140,22 +138,18 @@ def test_regression_sheets_rows_follow_the_label_with_reals_at_the_nearest_label
     rng = np.random.default_rng(2)
     labels = rng.uniform(0, 90, 80).astype(np.float32)
     train = tmp_path / "train.h5"
-    write_split(train, Split(digit_like(40, 3, 150), labels[:40], np.arange(40),
-                             {"task": "regression", "label_min": 0.0, "label_max": 90.0,
-                              "label_unit": "degrees"}))
-    fake = tmp_path / "fake.h5"
-    write_h5(fake, {"images": digit_like(80, 4, 90), "labels": labels},
-             {"task": "regression", "label_min": 0.0, "label_max": 90.0})
+    write_toy_split(train, task="regression", images=digit_like(40, 3, 150), labels=labels[:40])
+    fake = write_fake_set(tmp_path / "fake.h5", digit_like(80, 4, 90), labels,
+                          {"task": "regression", "label_min": 0.0, "label_max": 90.0})
     out = tmp_path / "reg.png"
     plot_fake_sheets([fake], ["relabelled"], out, train_h5=train, per_row=5, rows=4)
     assert out.stat().st_size > 1000
     # each image's brightness encodes its row in the file: which rows a sheet row shows
     code = np.arange(80, dtype=np.uint8)
-    write_h5(fake, {"images": np.broadcast_to(code[:, None, None, None], (80, 1, 4, 4)).copy(),
-                    "labels": labels}, {"task": "regression"})
-    write_split(train, Split(np.broadcast_to(code[:40, None, None, None], (40, 1, 4, 4)).copy(),
-                             labels[:40], np.arange(40), {"task": "regression",
-                                                          "label_unit": "degrees"}))
+    write_fake_set(fake, np.broadcast_to(code[:, None, None, None], (80, 1, 4, 4)).copy(),
+                   labels, {"task": "regression"})
+    write_toy_split(train, task="regression", labels=labels[:40],
+                    images=np.broadcast_to(code[:40, None, None, None], (40, 1, 4, 4)).copy())
     rows, names, task = _sheet(fake, train, per_row=5, n_real=2, n_rows=4, seed=0)
     targets = np.linspace(labels.min(), labels.max(), 4)
     assert task == "regression" and names[0] == f"{targets[0]:.1f} degrees"

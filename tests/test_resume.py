@@ -9,15 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from cgankd.h5io import Split, write_split
 from cgankd.stages import _training as stages
 from cgankd.train.model_file import load_model
 from cgankd.train.resume import Resume, key_parts, load_checkpoint
 from cgankd.train.trainer import fit
+from toy_data import toy_split, write_bar_splits, write_toy_split
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = {"steps": 12, "batch_size": 16, "eval_every": 2, "checkpoint_every": 4, "crop_pad": 0,
@@ -29,19 +28,11 @@ class Killed(Exception):
     pass
 
 
-def _split(path: Path, n: int, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    attrs = {"task": "classification", "num_classes": 3, "class_names": ["a", "b", "c"]}
-    write_split(path, Split(rng.integers(0, 255, (n, 1, 8, 8), dtype=np.uint8),
-                            np.arange(n) % 3, np.arange(n), attrs))
-    return path
-
-
 @pytest.fixture
 def splits(tmp_path):
-    return {"train": _split(tmp_path / "train.h5", 48, 0),
-            "val": _split(tmp_path / "val.h5", 24, 1),
-            "fakes": _split(tmp_path / "fakes.h5", 24, 2)}
+    return {"train": write_toy_split(tmp_path / "train.h5", 48, seed=0),
+            "val": write_toy_split(tmp_path / "val.h5", 24, seed=1),
+            "fakes": write_toy_split(tmp_path / "fakes.h5", 24, seed=2)}
 
 
 def _student(splits, out: Path, recipe=RECIPE, **kwargs):
@@ -72,7 +63,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 def test_key_hashes_file_contents_not_paths(tmp_path, splits):
     before = key_parts({"a": 1}, {"train": splits["train"], "fakes": [splits["fakes"]]})
     assert before == key_parts({"a": 1}, {"train": splits["train"], "fakes": [splits["fakes"]]})
-    _split(splits["fakes"], 24, 3)  # same path, other content
+    write_toy_split(splits["fakes"], 24, seed=3)  # same path, other content
     after = key_parts({"a": 1}, {"train": splits["train"], "fakes": [splits["fakes"]]})
     assert after["inputs"]["train"] == before["inputs"]["train"]
     assert after["inputs"]["fakes"] != before["inputs"]["fakes"]
@@ -85,7 +76,7 @@ def test_student_starts_over_when_a_fake_set_changed(tmp_path, splits, monkeypat
         _student(splits, out)
     assert load_checkpoint(out / "model.resume.pt")["step"] == 4
     monkeypatch.undo()
-    _split(splits["fakes"], 24, 3)  # filter_relabel rewrote the fake set: other fakes
+    write_toy_split(splits["fakes"], 24, seed=3)  # filter_relabel rewrote the fakes
     capsys.readouterr()
     _student(splits, out)
     captured = capsys.readouterr()
@@ -227,11 +218,10 @@ def _same_generator(a: Path, b: Path) -> None:
 
 
 def test_gan_log_holds_every_record_after_resume(tmp_path):
-    from test_gan import _class_split
-    _gan(_class_split(), tmp_path / "whole")
-    _gan_killed_at(_class_split(), tmp_path / "cut", 6)  # after the checkpoint at 4
+    _gan(toy_split(), tmp_path / "whole")
+    _gan_killed_at(toy_split(), tmp_path / "cut", 6)  # after the checkpoint at 4
     (tmp_path / "cut" / "log.jsonl").unlink()  # Snakemake deletes outputs before a rerun
-    assert _gan(_class_split(), tmp_path / "cut")["start_iteration"] == 4
+    assert _gan(toy_split(), tmp_path / "cut")["start_iteration"] == 4
     whole = _records(tmp_path / "whole" / "log.jsonl", "seconds")
     assert [r["iteration"] for r in whole] == list(range(1, 11))
     assert _records(tmp_path / "cut" / "log.jsonl", "seconds") == whole
@@ -239,9 +229,8 @@ def test_gan_log_holds_every_record_after_resume(tmp_path):
 
 
 def test_gan_starts_over_when_the_training_split_changed(tmp_path, capsys):
-    from test_gan import _class_split
-    _gan_killed_at(_class_split(), tmp_path, 6)
-    changed = _class_split()
+    _gan_killed_at(toy_split(), tmp_path, 6)
+    changed = toy_split()
     changed.images[0] = 255 - changed.images[0]  # one image differs, same path and size
     capsys.readouterr()
     assert _gan(changed, tmp_path)["start_iteration"] == 0
@@ -252,8 +241,7 @@ def test_gan_starts_over_when_the_training_split_changed(tmp_path, capsys):
 
 
 def test_gan_sigterm_checkpoints_at_the_iteration_boundary(tmp_path, capsys):
-    from test_gan import _class_split
-    _gan(_class_split(), tmp_path / "whole")
+    _gan(toy_split(), tmp_path / "whole")
 
     def terminate(it, record):
         if it == 5:
@@ -261,11 +249,11 @@ def test_gan_sigterm_checkpoints_at_the_iteration_boundary(tmp_path, capsys):
 
     handler = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as stopped:
-        _gan(_class_split(), tmp_path / "cut", on_iteration=terminate)
+        _gan(toy_split(), tmp_path / "cut", on_iteration=terminate)
     assert stopped.value.code == 128 + signal.SIGTERM
     assert "stopped by SIGTERM after step 5" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is handler  # the loop's handlers are gone
-    assert _gan(_class_split(), tmp_path / "cut")["start_iteration"] == 5
+    assert _gan(toy_split(), tmp_path / "cut")["start_iteration"] == 5
     _same_generator(tmp_path / "whole", tmp_path / "cut")
     assert _records(tmp_path / "cut" / "log.jsonl", "seconds") == \
         _records(tmp_path / "whole" / "log.jsonl", "seconds")
@@ -277,8 +265,8 @@ def test_dre_fit_resumes_without_retraining_its_extractor(tmp_path, monkeypatch)
     from cgankd.stages import fit_dre as dre_stage
     from cgankd.stages.train_cgan import train_cgan
     from cgankd.h5io import read_split
-    from test_fake_stages import DRE, GAN, _splits
-    paths = _splits(tmp_path, "classification")
+    from test_fake_stages import DRE, GAN
+    paths = write_bar_splits(tmp_path, "classification")
     train_cgan(read_split(paths["train"]), GAN, tmp_path / "cgan", seed=0, progress=False)
     options = {**DRE, "fit": {"epochs": 6, "val_every": 2}}
 
@@ -315,22 +303,22 @@ def test_dre_fit_resumes_without_retraining_its_extractor(tmp_path, monkeypatch)
 def test_gan_time_interval_checkpoints_before_checkpoint_every(tmp_path):
     from cgankd.errors import CgankdInputError
     from cgankd.stages.train_cgan import train_cgan
-    from test_gan import TINY, _class_split
+    from test_gan import TINY
 
     def kill(it, record):
         if it == 3:
             raise Killed
     options = {**TINY, "iterations": 10, "checkpoint_every": 1000, "checkpoint_seconds": 1e-9}
     with pytest.raises(Killed):
-        train_cgan(_class_split(), options, tmp_path, progress=False, on_iteration=kill)
+        train_cgan(toy_split(), options, tmp_path, progress=False, on_iteration=kill)
     # on_iteration runs before that iteration's checkpoint: the last one is after iteration 2
     assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 2
     # The cadence is not part of the trajectory: another one still resumes.
-    summary = train_cgan(_class_split(), {**options, "checkpoint_seconds": 600}, tmp_path,
+    summary = train_cgan(toy_split(), {**options, "checkpoint_seconds": 600}, tmp_path,
                          progress=False)
     assert summary["start_iteration"] == 2
     with pytest.raises(CgankdInputError, match="checkpoint_seconds"):
-        train_cgan(_class_split(), {**options, "checkpoint_seconds": 0}, tmp_path,
+        train_cgan(toy_split(), {**options, "checkpoint_seconds": 0}, tmp_path,
                    progress=False)
 
 
@@ -338,10 +326,11 @@ def test_gan_time_interval_checkpoints_before_checkpoint_every(tmp_path):
 def test_ili_pretraining_resumes_to_the_uninterrupted_embedding(tmp_path, monkeypatch,
                                                                    kill_at_save):
     from cgankd.stages.train_cgan import train_cgan
-    from test_gan import TINY, _regression_split
+    from test_gan import TINY
     options = {**TINY, "iterations": 2, "label_input": "ili", "ili_width": 0.125,
                "ili_blocks": [1, 1, 1, 1], "ili_regressor_epochs": 3, "ili_y2h_epochs": 3}
-    train_cgan(_regression_split(), options, tmp_path / "whole", seed=5, progress=False)
+    split = toy_split(task="regression", channels=3)
+    train_cgan(split, options, tmp_path / "whole", seed=5, progress=False)
     saves = []
 
     def killed(self, done):
@@ -350,9 +339,9 @@ def test_ili_pretraining_resumes_to_the_uninterrupted_embedding(tmp_path, monkey
             raise Killed
     monkeypatch.setattr(Resume, "stop_if_asked", killed)
     with pytest.raises(Killed):
-        train_cgan(_regression_split(), options, tmp_path / "cut", seed=5, progress=False)
+        train_cgan(split, options, tmp_path / "cut", seed=5, progress=False)
     monkeypatch.undo()
-    train_cgan(_regression_split(), options, tmp_path / "cut", seed=5, progress=False)
+    train_cgan(split, options, tmp_path / "cut", seed=5, progress=False)
     whole, cut = (torch.load(tmp_path / name / "generator.pt", weights_only=True)
                   for name in ("whole", "cut"))
     for part in ("y2h_state_dict", "state_dict"):
