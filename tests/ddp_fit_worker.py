@@ -17,7 +17,7 @@ from torch import nn
 from cgankd import distributed
 from cgankd.train import resume, trainer
 from cgankd.train.recipe import checked_recipe
-from cgankd.train.tensorset import TensorSet
+from toy_data import bar_images
 
 # batch 15 over 2 ranks: shares of 7 and 8, so the uneven-share loss weighting is exercised
 RECIPE = {"steps": 10, "batch_size": 15, "lr": 0.05, "crop_pad": 1, "flip": True,
@@ -44,20 +44,12 @@ class CrossEntropy(nn.Module):
         return loss, {"total": float(loss.detach())}
 
 
-def toy_set(seed, n=60):
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 3
-    images = torch.randint(0, 60, (n, 1, 8, 8), generator=gen, dtype=torch.uint8)
-    for c in range(3):
-        images[labels == c, :, 2 * c + 1, :] = 250
-    return TensorSet(images, labels, torch.arange(n))
-
-
 def train_tiny(out: Path) -> dict[str, torch.Tensor]:
     torch.manual_seed(0)
     net = TinyNet()
-    trainer.fit(CrossEntropy(net), net, toy_set(0), toy_set(1), checked_recipe(RECIPE, "r"),
-                task="classification", label_scale=None, device=torch.device("cpu"), seed=0,
+    trainer.fit(CrossEntropy(net), net, bar_images(60), bar_images(60, seed=1),
+                checked_recipe(RECIPE, "r"), task="classification", label_scale=None,
+                device=torch.device("cpu"), seed=0,
                 checkpoint_path=out / "resume.pt", log_path=out / "history.jsonl",
                 fingerprint="tiny", progress=False)
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
