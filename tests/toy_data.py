@@ -1,4 +1,5 @@
-"""The toy data set every test uses: what it is, once.
+"""The toy data set of the unit and stage tests: what it is, once. (The pipeline tests prepare
+the digits dataset through the workflow; the loader tests write each dataset's raw format.)
 
 Grey 8x8 uint8 images of noise; classification has ``NUM_CLASSES`` classes, labels
 ``arange(n) % 3``; regression labels are drawn uniformly in [0, ``LABEL_MAX``] degrees.
