@@ -80,8 +80,8 @@ TEACHER = {"net": "cnn", "kwargs": {"width": 8, "blocks": 2}}
 
 def _teacher(tmp_path: Path, paths, net_cfg=TEACHER, name="teacher.pt") -> Path:
     out = tmp_path / name
-    train_model(role="teacher", train_h5=paths["train"], val_h5=paths["val"], out_model=out,
-                out_log=tmp_path / f"{name}.jsonl", net_cfg=net_cfg, recipe=RECIPE, seed=0,
+    train_model(role="teacher", train=paths["train"], val=paths["val"], model=out,
+                history=tmp_path / f"{name}.jsonl", net=net_cfg, recipe=RECIPE, seed=0,
                 progress=False)
     return out
 
@@ -109,9 +109,9 @@ def test_user_net_trains_distils_and_reloads_from_its_model_file(tmp_path, user_
     paths = _splits(tmp_path)
     teacher = _teacher(tmp_path, paths)
     spec = {"net": "mynets.small:tiny", "kwargs": {"width": 3}, "source_sha256": "abc"}
-    train_model(role="student", train_h5=paths["train"], val_h5=paths["val"],
-                out_model=tmp_path / "s.pt", out_log=tmp_path / "s.jsonl", net_cfg=spec,
-                recipe=RECIPE, seed=0, kd_method="at", teacher_model=teacher, progress=False)
+    train_model(role="student", train=paths["train"], val=paths["val"],
+                model=tmp_path / "s.pt", history=tmp_path / "s.jsonl", net=spec,
+                recipe=RECIPE, seed=0, kd_method="at", teacher=teacher, progress=False)
     net, meta = load_model(tmp_path / "s.pt")
     assert type(net).__name__ == "Tiny" and net.stem.out_channels == 3
     assert meta["net"] == "mynets.small:tiny" and meta["net_source_sha256"] == "abc"
@@ -128,9 +128,9 @@ def test_a_net_breaking_the_contract_fails_before_training(tmp_path, user_module
                                                            message):
     paths = _splits(tmp_path)
     with pytest.raises(CgankdInputError, match=message):
-        train_model(role="student", train_h5=paths["train"], val_h5=paths["val"],
-                    out_model=tmp_path / "s.pt", out_log=tmp_path / "s.jsonl",
-                    net_cfg={"net": factory}, recipe=RECIPE, seed=0, progress=False)
+        train_model(role="student", train=paths["train"], val=paths["val"],
+                    model=tmp_path / "s.pt", history=tmp_path / "s.jsonl",
+                    net={"net": factory}, recipe=RECIPE, seed=0, progress=False)
     assert not (tmp_path / "s.pt").exists()
 
 
@@ -152,10 +152,10 @@ def test_model_file_and_wrapped_state_dict_import_to_the_same_teacher(tmp_path):
     results = {}
     for name, weights in (("file", trained), ("zoo", tmp_path / "zoo.pth")):
         out = tmp_path / name / "model.pt"
-        results[name] = import_teacher(weights=weights, train_h5=paths["train"],
-                                       val_h5=paths["val"], out_model=out,
-                                       out_log=tmp_path / name / "history.jsonl",
-                                       net_cfg=TEACHER, device="cpu")
+        results[name] = import_teacher(weights=weights, train=paths["train"],
+                                       val=paths["val"], model=out,
+                                       history=tmp_path / name / "history.jsonl",
+                                       net=TEACHER, device="cpu")
         metrics = evaluate_model(out, paths["val"], tmp_path / name / "val.json", device="cpu")
         assert metrics["budget"] == "given" and metrics["role"] == "teacher"
         results[name]["accuracy"] = metrics["accuracy"]
@@ -173,9 +173,9 @@ def test_model_file_and_wrapped_state_dict_import_to_the_same_teacher(tmp_path):
 
 
 def _import(tmp_path, paths, weights, net_cfg=TEACHER):
-    return import_teacher(weights=weights, train_h5=paths["train"], val_h5=paths["val"],
-                          out_model=tmp_path / "out.pt", out_log=tmp_path / "out.jsonl",
-                          net_cfg=net_cfg, device="cpu")
+    return import_teacher(weights=weights, train=paths["train"], val=paths["val"],
+                          model=tmp_path / "out.pt", history=tmp_path / "out.jsonl",
+                          net=net_cfg, device="cpu")
 
 
 def test_mismatches_fail_with_one_line_and_write_nothing(tmp_path):

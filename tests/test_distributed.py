@@ -133,9 +133,9 @@ def test_launcher_trains_a_model_on_two_processes_and_rank_0_writes_it(tmp_path)
     paths = write_tiny_splits(tmp_path, "classification")
     out = tmp_path / "model"
     result = launch.launch(train_teacher.run, {
-        "train_h5": paths["train"], "val_h5": paths["val"],
-        "out_model": out / "model.pt", "out_log": out / "history.jsonl",
-        "net_cfg": {"net": "cnn", "kwargs": {"width": 4, "blocks": 2}},
+        "train": paths["train"], "val": paths["val"],
+        "model": out / "model.pt", "history": out / "history.jsonl",
+        "net": {"net": "cnn", "kwargs": {"width": 4, "blocks": 2}},
         "recipe": {"steps": 4, "batch_size": 8, "eval_every": 2, "checkpoint_every": 2,
                    "crop_pad": 0, "flip": False},
         "seed": 0, "device": "cpu", "progress": False}, 2)
@@ -151,10 +151,10 @@ def test_a_worker_input_error_comes_back_as_the_same_one_line_error(tmp_path):
     paths = write_tiny_splits(tmp_path, "classification")
     with pytest.raises(CgankdInputError, match="KD method 'crd' trains on one GPU only"):
         launch.launch(train_student.run, {
-            "train_h5": paths["train"], "val_h5": paths["val"],
-            "out_model": tmp_path / "s.pt", "out_log": tmp_path / "s.jsonl",
-            "net_cfg": {"net": "cnn"}, "recipe": {}, "seed": 0, "device": "cpu",
-            "kd_method": "crd", "teacher_model": tmp_path / "t.pt", "progress": False}, 2)
+            "train": paths["train"], "val": paths["val"],
+            "model": tmp_path / "s.pt", "history": tmp_path / "s.jsonl",
+            "net": {"net": "cnn"}, "recipe": {}, "seed": 0, "device": "cpu",
+            "kd_method": "crd", "teacher": tmp_path / "t.pt", "progress": False}, 2)
     assert not (tmp_path / "s.pt").exists()
 
 
@@ -168,7 +168,7 @@ def test_launcher_trains_the_gan_on_two_processes(tmp_path, task):
                         "ili_blocks": [1, 1, 1, 1], "ili_regressor_epochs": 1,
                         "ili_y2h_epochs": 1})
     write_toy_split(tmp_path / "train.h5", 24, task)
-    summary = launch.launch(train_cgan.run, {"train_h5": tmp_path / "train.h5",
+    summary = launch.launch(train_cgan.run, {"train": tmp_path / "train.h5",
                                              "options": options, "out_dir": tmp_path / "gan",
                                              "device": "cpu", "seed": 0, "progress": False}, 2)
     assert summary["accel"]["processes"] == 2 and summary["iterations"] == 3

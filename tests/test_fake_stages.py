@@ -50,9 +50,9 @@ def trained(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(task)
     paths = write_bar_splits(folder, task)
     train_cgan(read_split(paths["train"]), GAN, folder / "cgan", seed=0, progress=False)
-    train_model(role="teacher", train_h5=paths["train"], val_h5=paths["val"],
-                out_model=folder / "teacher.pt", out_log=folder / "teacher.jsonl",
-                net_cfg={"net": "cnn", "kwargs": {"width": 4, "blocks": 2}},
+    train_model(role="teacher", train=paths["train"], val=paths["val"],
+                model=folder / "teacher.pt", history=folder / "teacher.jsonl",
+                net={"net": "cnn", "kwargs": {"width": 4, "blocks": 2}},
                 recipe={"steps": 20, "batch_size": 16, "eval_every": 10, "crop_pad": 0,
                         "flip": False}, seed=0, progress=False)
     fit_dre(paths["train"], paths["val"], folder / "cgan" / "generator.pt", folder / "dre.pt",
@@ -332,7 +332,7 @@ def test_subsample_on_the_test_labels_grid(trained):
     out = folder / "pool_test_labels.h5"
     subsample(folder / "cgan" / "generator.pt", None, out, out.with_suffix(".json"),
               options={**SUB, "method": "none", "label_grid": "test_labels"}, seed=3,
-              progress=False, test_h5=paths["test"])
+              progress=False, test_labels=paths["test"])
     a = _read(out)
     test_labels = np.unique(read_split(paths["test"]).labels)
     np.testing.assert_allclose(np.unique(a["target"]), test_labels, rtol=1e-5)

@@ -122,7 +122,7 @@ def test_sheets_put_real_images_beside_the_fakes_with_white_gaps(tmp_path):
     fake = write_fake_set(tmp_path / "fake.h5", digit_like(60, 1, 100), labels,
                           {"task": "classification", "num_classes": 3})
     out_real, out_plain = tmp_path / "with_real.png", tmp_path / "plain.png"
-    plot_fake_sheets([fake, fake], ["a", "b"], out_real, train_h5=train, per_row=4, n_real=2)
+    plot_fake_sheets([fake, fake], ["a", "b"], out_real, train=train, per_row=4, n_real=2)
     plot_fake_sheets([fake], ["a"], out_plain, per_row=4)
     wide = np.asarray(Image.open(out_real).convert("L"))
     plain = np.asarray(Image.open(out_plain).convert("L"))
@@ -142,7 +142,7 @@ def test_regression_sheets_rows_follow_the_label_with_reals_at_the_nearest_label
     fake = write_fake_set(tmp_path / "fake.h5", digit_like(80, 4, 90), labels,
                           {"task": "regression", "label_min": 0.0, "label_max": 90.0})
     out = tmp_path / "reg.png"
-    plot_fake_sheets([fake], ["relabelled"], out, train_h5=train, per_row=5, rows=4)
+    plot_fake_sheets([fake], ["relabelled"], out, train=train, per_row=5, rows=4)
     assert out.stat().st_size > 1000
     # each image's brightness encodes its row in the file: which rows a sheet row shows
     code = np.arange(80, dtype=np.uint8)

@@ -36,10 +36,10 @@ def splits(tmp_path):
 
 
 def _student(splits, out: Path, recipe=RECIPE, **kwargs):
-    return stages.train_model(role="student", train_h5=splits["train"], val_h5=splits["val"],
-                              out_model=out / "model.pt", out_log=out / "history.jsonl",
-                              net_cfg=NET, recipe=recipe, seed=0, progress=False,
-                              extra_train_h5=[splits["fakes"]], **kwargs)
+    return stages.train_model(role="student", train=splits["train"], val=splits["val"],
+                              model=out / "model.pt", history=out / "history.jsonl",
+                              net=NET, recipe=recipe, seed=0, progress=False,
+                              fakes=[splits["fakes"]], **kwargs)
 
 
 def _killed_at(monkeypatch, step: int) -> None:
@@ -93,12 +93,12 @@ def test_student_starts_over_when_a_fake_set_changed(tmp_path, splits, monkeypat
 def test_kd_student_starts_over_when_its_teacher_was_retrained(tmp_path, splits, monkeypatch,
                                                                capsys):
     def teacher(seed):
-        stages.train_model(role="teacher", train_h5=splits["train"], val_h5=splits["val"],
-                           out_model=tmp_path / "teacher.pt", out_log=tmp_path / "t.jsonl",
-                           net_cfg=NET, recipe={**RECIPE, "steps": 4}, seed=seed,
+        stages.train_model(role="teacher", train=splits["train"], val=splits["val"],
+                           model=tmp_path / "teacher.pt", history=tmp_path / "t.jsonl",
+                           net=NET, recipe={**RECIPE, "steps": 4}, seed=seed,
                            progress=False)
     teacher(0)
-    kd = dict(kd_method="kd", teacher_model=tmp_path / "teacher.pt")
+    kd = dict(kd_method="kd", teacher=tmp_path / "teacher.pt")
     _killed_at(monkeypatch, 6)
     with pytest.raises(Killed):
         _student(splits, tmp_path / "run", **kd)

@@ -147,13 +147,13 @@ def test_checkpoint_of_another_config_is_ignored(tmp_path):
 def test_train_model_writes_a_loadable_model_and_distils(tmp_path, task):
     paths = write_tiny_splits(tmp_path, task)
     recipe = {"steps": 6, "batch_size": 16, "eval_every": 3, "crop_pad": 0, "flip": False}
-    common = dict(train_h5=paths["train"], val_h5=paths["val"], recipe=recipe, seed=0,
+    common = dict(train=paths["train"], val=paths["val"], recipe=recipe, seed=0,
                   progress=False)
-    train_model(role="teacher", out_model=tmp_path / "t.pt", out_log=tmp_path / "t.jsonl",
-                net_cfg={"net": "cnn", "kwargs": {"width": 8, "blocks": 2}}, **common)
-    train_model(role="student", out_model=tmp_path / "s.pt", out_log=tmp_path / "s.jsonl",
-                net_cfg={"net": "cnn", "kwargs": {"width": 4, "blocks": 2}}, kd_method="kd",
-                teacher_model=tmp_path / "t.pt", identity={"student": "tiny"}, **common)
+    train_model(role="teacher", model=tmp_path / "t.pt", history=tmp_path / "t.jsonl",
+                net={"net": "cnn", "kwargs": {"width": 8, "blocks": 2}}, **common)
+    train_model(role="student", model=tmp_path / "s.pt", history=tmp_path / "s.jsonl",
+                net={"net": "cnn", "kwargs": {"width": 4, "blocks": 2}}, kd_method="kd",
+                teacher=tmp_path / "t.pt", identity={"student": "tiny"}, **common)
     raw = torch.load(tmp_path / "s.pt", weights_only=True)  # plain dict, no pickled classes
     assert raw["format"] == "cgankd.model/1" and raw["kd_method"] == "kd"
     net, meta = load_model(tmp_path / "s.pt")
@@ -167,12 +167,12 @@ def test_model_file_names_its_protocol_and_epochs_grow_with_fakes(tmp_path):
     paths = write_tiny_splits(tmp_path, "classification")
     recipe = {"budget": "epochs", "epochs": 2, "batch_size": 16, "eval_every": 100,
               "selection": "last", "crop_pad": 0, "flip": False}
-    common = dict(role="student", val_h5=paths["val"], net_cfg={"net": "cnn"}, recipe=recipe,
+    common = dict(role="student", val=paths["val"], net={"net": "cnn"}, recipe=recipe,
                   seed=0, progress=False)
-    train_model(train_h5=paths["train"], out_model=tmp_path / "real.pt",
-                out_log=tmp_path / "real.jsonl", **common)
-    train_model(train_h5=paths["train"], extra_train_h5=[paths["val"]],  # 30 extra "fakes"
-                out_model=tmp_path / "fakes.pt", out_log=tmp_path / "fakes.jsonl", **common)
+    train_model(train=paths["train"], model=tmp_path / "real.pt",
+                history=tmp_path / "real.jsonl", **common)
+    train_model(train=paths["train"], fakes=[paths["val"]],  # 30 extra "fakes"
+                model=tmp_path / "fakes.pt", history=tmp_path / "fakes.jsonl", **common)
     _, real = load_model(tmp_path / "real.pt")
     _, fakes = load_model(tmp_path / "fakes.pt")
     assert {k: real[k] for k in ("budget", "epochs", "selection", "steps", "best_step")} == \
@@ -185,9 +185,9 @@ def test_model_file_names_its_protocol_and_epochs_grow_with_fakes(tmp_path):
 def test_student_with_kd_needs_a_teacher(tmp_path):
     paths = write_tiny_splits(tmp_path, "classification")
     with pytest.raises(CgankdInputError, match="teacher"):
-        train_model(role="student", train_h5=paths["train"], val_h5=paths["val"],
-                    out_model=tmp_path / "s.pt", out_log=tmp_path / "s.jsonl",
-                    net_cfg={"net": "cnn"}, recipe={"steps": 2}, seed=0, kd_method="kd")
+        train_model(role="student", train=paths["train"], val=paths["val"],
+                    model=tmp_path / "s.pt", history=tmp_path / "s.jsonl",
+                    net={"net": "cnn"}, recipe={"steps": 2}, seed=0, kd_method="kd")
 
 
 def test_label_scale_prediction_clips_then_denormalises_tensors_and_arrays():

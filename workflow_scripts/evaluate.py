@@ -5,4 +5,5 @@ from cgankd.stages import evaluate
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    evaluate.run(sm.input.model, sm.input.test, sm.output.metrics, device=sm.params.device)
+    evaluate.run(model=sm.input.model, test=sm.input.test, metrics=sm.output.metrics,
+                 device=sm.params.device)

@@ -5,6 +5,6 @@ from cgankd.stages import fake_quality
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    fake_quality.run(sm.output.quality, sm.input.metric_net, sm.input.real, sm.input.fakes,
-                     reference_h5=sm.input.reference, device=sm.params.device,
-                     **sm.params.options)
+    fake_quality.run(quality=sm.output.quality, metric_net=sm.input.metric_net,
+                     real=sm.input.real, fakes=sm.input.fakes, reference=sm.input.reference,
+                     device=sm.params.device, **sm.params.options)

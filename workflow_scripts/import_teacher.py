@@ -5,7 +5,6 @@ from cgankd.stages import import_teacher
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    import_teacher.run(weights=sm.input.weights, train_h5=sm.input.train, val_h5=sm.input.val,
-                       out_model=sm.output.model, out_log=sm.output.history,
-                       net_cfg=sm.params.net, device=sm.params.device,
-                       source_hash=sm.params.source_hash)
+    import_teacher.run(weights=sm.input.weights, train=sm.input.train, val=sm.input.val,
+                       model=sm.output.model, history=sm.output.history, net=sm.params.net,
+                       device=sm.params.device, source_hash=sm.params.source_hash)

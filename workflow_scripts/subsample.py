@@ -5,6 +5,7 @@ from cgankd.stages import subsample
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    subsample.run(sm.input.generator, sm.input.get("dre"), sm.output.pool, sm.output.stats,
-                  options=sm.params.options, seed=sm.params.seed, device=sm.params.device,
-                  source_hash=sm.params.source_hash, test_h5=sm.input.get("test_labels"))
+    subsample.run(generator=sm.input.generator, dre=sm.input.get("dre"), pool=sm.output.pool,
+                  stats=sm.output.stats, options=sm.params.options, seed=sm.params.seed,
+                  device=sm.params.device, source_hash=sm.params.source_hash,
+                  test_labels=sm.input.get("test_labels"))

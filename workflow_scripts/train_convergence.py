@@ -8,8 +8,8 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 spec = sm.params.spec
 with stage_job(sm.log[0], sm.threads):
     run_stage(train_convergence.run, dict(
-        role=spec["role"], train_h5=sm.input.train, val_h5=sm.input.val,
-        out_model=sm.output.model, out_log=sm.output.history, net_cfg=spec["net"],
+        role=spec["role"], train=sm.input.train, val=sm.input.val,
+        model=sm.output.model, history=sm.output.history, net=spec["net"],
         recipe=spec["recipe"], factor=sm.params.factor, where=spec["where"],
         seed=spec["seed"], device=sm.params.device, source_hash=sm.params.source_hash,
         identity=spec["identity"], accel=sm.params.accel),

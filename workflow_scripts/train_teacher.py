@@ -7,8 +7,8 @@ from cgankd.stages import train_teacher
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
     run_stage(train_teacher.run, dict(
-        train_h5=sm.input.train, val_h5=sm.input.val, out_model=sm.output.model,
-        out_log=sm.output.history, net_cfg=sm.params.net, recipe=sm.params.recipe,
+        train=sm.input.train, val=sm.input.val, model=sm.output.model,
+        history=sm.output.history, net=sm.params.net, recipe=sm.params.recipe,
         seed=sm.params.seed, device=sm.params.device, source_hash=sm.params.source_hash,
         accel=sm.params.accel),
         gpus=sm.resources.get("gpu", 1), threads=sm.threads)

@@ -135,11 +135,11 @@ def _canvas(rows: list[tuple[np.ndarray, np.ndarray]], n_real: int,
 
 
 def plot_fake_sheets(fake_files: Sequence[str | Path], names: Sequence[str], out_png: str | Path,
-                     train_h5: str | Path | None = None, per_row: int = 10, n_real: int = 3,
+                     train: str | Path | None = None, per_row: int = 10, n_real: int = 3,
                      rows: int = 10, seed: int = 0) -> None:
     """One panel per fake set: a row per class (the first ``rows`` classes) or per target
     label (``rows`` evenly over the fakes' label range), ``per_row`` fakes each, and, with
-    ``train_h5``, ``n_real`` real training images of that class (or at the training labels
+    ``train``, ``n_real`` real training images of that class (or at the training labels
     nearest the target) on the left, marked "real"."""
     if not fake_files:
         fig, ax = plt.subplots(figsize=(4, 1))
@@ -148,13 +148,13 @@ def plot_fake_sheets(fake_files: Sequence[str | Path], names: Sequence[str], out
         ax.axis("off")
         _save(fig, out_png)
         return
-    shown_real = n_real if train_h5 is not None else 0
+    shown_real = n_real if train is not None else 0
     cols = shown_real + per_row + (BAND_TILES / GAP_FRACTION if shown_real else 0)
     # constrained layout keeps each panel's row labels clear of the panel to its left
     fig, axes = plt.subplots(1, len(fake_files), squeeze=False, layout="constrained", figsize=(
         (cols * TILE_INCHES + 1.0) * len(fake_files), rows * TILE_INCHES + 0.8))
     for ax, path, name in zip(axes[0], fake_files, names):
-        tiles, row_names, _ = _sheet(path, train_h5, per_row, shown_real, rows, seed)
+        tiles, row_names, _ = _sheet(path, train, per_row, shown_real, rows, seed)
         sheet, centres, blocks = _canvas(tiles, shown_real, per_row)
         ax.imshow(sheet, cmap="gray" if sheet.ndim == 2 else None, vmin=0, vmax=255,
                   interpolation="nearest")

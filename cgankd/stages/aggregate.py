@@ -43,5 +43,5 @@ def run(*, metrics: Sequence[str], quality: Sequence[str], fakes: Sequence[str],
     summary = aggregate(metrics, outputs["csv"], outputs["md"], benchmarks, quality_by_rung,
                         flag=flag, sections=sections)
     plot_variants(summary, outputs["chart"])
-    plot_fake_sheets(list(fakes), list(rungs), outputs["sheets"], train_h5=train)
+    plot_fake_sheets(list(fakes), list(rungs), outputs["sheets"], train=train)
     print(Path(outputs["md"]).read_text())

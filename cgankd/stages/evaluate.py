@@ -57,24 +57,27 @@ def training_protocol(meta: dict[str, Any]) -> dict[str, Any]:
                                                                 "torch", "host")}}
 
 
-def run(model_path: str | Path, test_h5: str | Path, out_json: str | Path,
-        device: str = "auto", batch_size: int = 512) -> dict[str, Any]:
+def run(model: str | Path, test: str | Path, metrics: str | Path, device: str = "auto",
+        batch_size: int = 512) -> dict[str, Any]:
+    """Score the model file ``model`` on the split ``test``; write ``metrics`` (JSON)."""
     dev = pick_device(device)
-    net, meta = load_model(model_path, dev)
-    test = read_split(test_h5)
-    outputs = predict(net, torch.from_numpy(test.images), batch_size, dev)
+    net, meta = load_model(model, dev)
+    test_split = read_split(test)
+    outputs = predict(net, torch.from_numpy(test_split.images), batch_size, dev)
     if meta["task"] == "classification":
-        metrics = classification_metrics(outputs, test.labels, test.attrs["class_names"])
+        scores = classification_metrics(outputs, test_split.labels,
+                                        test_split.attrs["class_names"])
     else:
         scale = label_scale_of(meta)
         pred = scale.predicted(outputs.numpy().astype(np.float64))
-        metrics = regression_metrics(pred, test.labels.astype(np.float64), scale.low, scale.high)
-        metrics["unit"] = test.attrs.get("label_unit", "")
-    result = {"model": str(model_path), "task": meta["task"], "n_test": len(test),
+        scores = regression_metrics(pred, test_split.labels.astype(np.float64), scale.low,
+                                    scale.high)
+        scores["unit"] = test_split.attrs.get("label_unit", "")
+    result = {"model": str(model), "task": meta["task"], "n_test": len(test_split),
               "role": meta["role"], "net": meta["net"], "kd_method": meta["kd_method"],
               "seed": meta["seed"], "identity": meta.get("identity", {}),
               "train_size": meta.get("train_size"), "best_step": meta.get("best_step"),
-              "val": meta.get("val"), **training_protocol(meta), **metrics}
-    with atomic_path(out_json) as tmp:
+              "val": meta.get("val"), **training_protocol(meta), **scores}
+    with atomic_path(metrics) as tmp:
         tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
     return result

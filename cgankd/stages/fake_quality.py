@@ -12,10 +12,12 @@ from cgankd.h5io import atomic_path
 from cgankd.metrics.quality import sample_quality
 
 
-def run(out_json: str | Path, metric_model_path: str | Path, real_h5: str | Path,
-        fake_h5: str | Path, **options: Any) -> dict[str, Any]:
-    """Run ``sample_quality`` and write its result to ``out_json`` atomically; return it."""
-    result = sample_quality(metric_model_path, real_h5, fake_h5, **options)
-    with atomic_path(out_json) as tmp:
+def run(quality: str | Path, metric_net: str | Path, real: str | Path, fakes: str | Path,
+        reference: str | Path | None = None, **options: Any) -> dict[str, Any]:
+    """Run ``sample_quality`` on the fake set ``fakes`` against the split ``real`` (and the
+    split ``reference`` in the fakes' place) in ``metric_net``'s features; write its result to
+    ``quality`` atomically; return it."""
+    result = sample_quality(metric_net, real, fakes, reference_h5=reference, **options)
+    with atomic_path(quality) as tmp:
         tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
     return result

@@ -37,17 +37,19 @@ GIVEN = "given"  # the budget and selection a given teacher reports: not trained
 MISMATCH_SHOWN = 3  # keys listed per kind of state-dict mismatch
 
 
-def run(*, weights: str | Path, train_h5: str | Path, val_h5: str | Path,
-        out_model: str | Path, out_log: str | Path, net_cfg: Mapping[str, Any],
-        device: str = "auto", source_hash: str = "") -> dict[str, Any]:
-    """Check ``weights`` against the data and config, score it on validation, save it."""
+def run(*, weights: str | Path, train: str | Path, val: str | Path, model: str | Path,
+        history: str | Path, net: Mapping[str, Any], device: str = "auto",
+        source_hash: str = "") -> dict[str, Any]:
+    """Check ``weights`` against the data (the splits ``train``, ``val``) and the config's
+    ``net``, score it on ``val``, save it as ``model`` with its log ``history``."""
     where = f"teacher.weights {weights}"
-    net_name, net_kwargs = net_spec(net_cfg, "teacher")
-    train, val = read_split(train_h5), read_split(val_h5)
-    task = train.task
-    num_outputs = int(train.attrs["num_classes"]) if task == "classification" else 1
-    in_channels, resolution = int(train.images.shape[1]), int(train.images.shape[-1])
-    scale = LabelScale.from_attrs(train.attrs) if task == "regression" else None
+    net_name, net_kwargs = net_spec(net, "teacher")
+    train_split, val_split = read_split(train), read_split(val)
+    task = train_split.task
+    num_outputs = int(train_split.attrs["num_classes"]) if task == "classification" else 1
+    in_channels = int(train_split.images.shape[1])
+    resolution = int(train_split.images.shape[-1])
+    scale = LabelScale.from_attrs(train_split.attrs) if task == "regression" else None
 
     blob = load_checkpoint(weights)
     if isinstance(blob, Mapping) and blob.get(TAG_KEY) in MODEL.tags:
@@ -58,19 +60,20 @@ def run(*, weights: str | Path, train_h5: str | Path, val_h5: str | Path,
     else:
         kind = "state dict"
         state = _plain_state_dict(blob, where)
-    net = build_net(net_name, num_outputs, in_channels, **net_kwargs)
-    _load_state(net, state, where, net_name)
+    teacher_net = build_net(net_name, num_outputs, in_channels, **net_kwargs)
+    _load_state(teacher_net, state, where, net_name)
 
     dev = pick_device(device)
-    net = net.to(dev).eval()
-    val_set = tensorset_from_split(val, scale)
-    check_contract(net, val_set.batch(torch.arange(min(2, len(val_set))))[0].to(dev),
+    teacher_net = teacher_net.to(dev).eval()
+    val_set = tensorset_from_split(val_split, scale)
+    check_contract(teacher_net, val_set.batch(torch.arange(min(2, len(val_set))))[0].to(dev),
                    num_outputs, f"teacher ({where})")
-    val_metrics = score(predict(net, val_set.images, 512, dev), val_set.labels, task, scale)
+    val_metrics = score(predict(teacher_net, val_set.images, 512, dev), val_set.labels, task,
+                        scale)
 
     origin = {"path": str(weights), "sha256": file_digest(weights), "kind": kind}
     stable = {"role": "teacher", "net": net_name, "net_kwargs": net_kwargs, "weights": origin,
-              "data_hash": train.attrs.get("config_hash"), "source_hash": source_hash}
+              "data_hash": train_split.attrs.get("config_hash"), "source_hash": source_hash}
     meta = {**stable, "config_hash": config_hash(stable), "identity": {"variant": "teacher"},
             "kd_method": "none", "seed": None, "recipe": None, "task": task,
             "num_outputs": num_outputs, "in_channels": in_channels, "resolution": resolution,
@@ -80,8 +83,8 @@ def run(*, weights: str | Path, train_h5: str | Path, val_h5: str | Path,
             "provenance": volatile_provenance()}
     if scale is not None:
         meta.update(scale.as_dict())
-    save_model(out_model, {k: v.detach().cpu() for k, v in net.state_dict().items()}, meta)
-    write_jsonl(out_log, [{"imported": origin, "val": val_metrics}])
+    save_model(model, {k: v.detach().cpu() for k, v in teacher_net.state_dict().items()}, meta)
+    write_jsonl(history, [{"imported": origin, "val": val_metrics}])
     return {"val": val_metrics, "kind": kind}
 
 

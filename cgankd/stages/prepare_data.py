@@ -18,19 +18,20 @@ from cgankd.h5io import Split, write_split
 from cgankd.provenance import volatile_provenance
 
 
-def run(data_cfg: Mapping[str, Any], outputs: Mapping[str, str | Path],
+def run(data: Mapping[str, Any], outputs: Mapping[str, str | Path],
         source_hash: str = "") -> dict[str, int]:
-    """Build and write the three split files named in ``outputs``; returns sample counts."""
+    """Build the three splits of the ``data`` config section and write them to ``outputs``;
+    returns sample counts."""
     missing = set(SPLITS) - set(outputs)
     if missing:
         raise ValueError(f"prepare_data needs output paths for {sorted(missing)}")
-    raw = load_raw(data_cfg)
-    parts = make_splits(raw, data_cfg)
+    raw = load_raw(data)
+    parts = make_splits(raw, data)
     splits = {}
     for name, part in parts.items():
-        images = to_channels(part.images, data_cfg.get("channels"))
-        images = resize_images(images, int(data_cfg["resolution"]))
-        attrs = split_attrs(raw, data_cfg, name, Part(images, part.labels, part.ids))
+        images = to_channels(part.images, data.get("channels"))
+        images = resize_images(images, int(data["resolution"]))
+        attrs = split_attrs(raw, data, name, Part(images, part.labels, part.ids))
         attrs["source_hash"] = source_hash
         labels = part.labels.astype(np.int64 if raw.task == "classification" else np.float32)
         splits[name] = Split(images=images, labels=labels, index=part.ids.astype(np.int64),

@@ -38,15 +38,15 @@ GRID = "subsample.options.label_grid"
 GRID_TOLERANCE = 1e-6  # normalised: a grid end on the range's end is not "outside" by rounding
 
 
-def grid_labels(grid: Any, scale: Any, test_h5: str | Path | None = None) -> np.ndarray:
+def grid_labels(grid: Any, scale: Any, test_labels: str | Path | None = None) -> np.ndarray:
     """The regression targets of ``grid`` (checked by the options), normalised to [0, 1] by
     ``scale``; every label must lie in the training label range the generator learnt."""
     if isinstance(grid, int):
         return (np.arange(grid, dtype=np.float64) + 0.5) / grid  # midpoints, as before
     if grid == TEST_LABELS:
-        if test_h5 is None:
+        if test_labels is None:
             raise CgankdInputError(f"{GRID}: {TEST_LABELS} needs the test split file")
-        with open_h5(test_h5) as f:
+        with open_h5(test_labels) as f:
             raw = np.unique(read_array(f, "labels").astype(np.float64))
     elif "integers" in grid:
         lo, hi = grid["integers"]
@@ -65,7 +65,7 @@ def grid_labels(grid: Any, scale: Any, test_h5: str | Path | None = None) -> np.
     return labels.clip(0, 1)
 
 
-def _targets(source: FakeSource, opts: Mapping[str, Any], test_h5: str | Path | None
+def _targets(source: FakeSource, opts: Mapping[str, Any], test_labels: str | Path | None
              ) -> tuple[torch.Tensor, int]:
     """(target labels, samples per target): class ids, or the regression grid in [0, 1]."""
     if source.task == "classification":
@@ -73,26 +73,28 @@ def _targets(source: FakeSource, opts: Mapping[str, Any], test_h5: str | Path | 
     grid, quota = opts["label_grid"], int(opts["per_label"])
     if isinstance(grid, int):  # float32 midpoints computed as they always were (same draws)
         return (torch.arange(grid, dtype=torch.float32) + 0.5) / grid, quota
-    return torch.from_numpy(grid_labels(grid, source.label_scale, test_h5).astype(np.float32)), quota
+    grid_targets = grid_labels(grid, source.label_scale, test_labels).astype(np.float32)
+    return torch.from_numpy(grid_targets), quota
 
 
-def run(generator_path: str | Path, dre_path: str | Path | None, out_h5: str | Path,
-        out_stats: str | Path, *, options: Mapping[str, Any] | None, seed: int,
+def run(generator: str | Path, dre: str | Path | None, pool: str | Path,
+        stats: str | Path, *, options: Mapping[str, Any] | None, seed: int,
         device: str = "auto", source_hash: str = "", progress: bool = True,
-        test_h5: str | Path | None = None) -> dict[str, Any]:
-    """Writes the pool ``out_h5`` and its acceptance stats; ``test_h5`` (the test split) only
-    for ``label_grid: test_labels``."""
+        test_labels: str | Path | None = None) -> dict[str, Any]:
+    """Writes the ``pool`` drawn from ``generator`` (scored by the ``dre`` model for cdrrs) and
+    its acceptance ``stats``; ``test_labels`` (the test split) only for ``label_grid:
+    test_labels``."""
     opts = checked_subsample_options(options)
     dev = pick_device(device)
     gen = seed_everything(seed)
-    source = FakeSource(generator_path, dev)
+    source = FakeSource(generator, dev)
     task, scale = source.task, source.label_scale
     use_dre = opts["method"] == "cdrrs"
-    if use_dre and dre_path is None:
+    if use_dre and dre is None:
         raise CgankdInputError("subsample.method: cdrrs needs the fit_dre model")
     extractor = psi = class_code = None  # stay None for method none: nothing is scored
     if use_dre:
-        extractor, psi, class_code, _ = load_dre(dre_path, dev)
+        extractor, psi, class_code, _ = load_dre(dre, dev)
     window = task == "regression" and use_dre and bool(opts["label_window"])
     zeta = float(opts["zeta_mult"]) * float(source.meta.get("kappa_base", 0.0)) if window else 0.0
     if window and zeta <= 0:
@@ -102,7 +104,7 @@ def run(generator_path: str | Path, dre_path: str | Path | None, out_h5: str | P
         return class_code(labels.long()) if task == "classification" \
             else source.label_code(labels)
 
-    targets, quota = _targets(source, opts, test_h5)
+    targets, quota = _targets(source, opts, test_labels)
     c, res = source.channels, source.resolution
     attrs = {"task": task, "method": opts["method"], "options": opts, "seed": seed,
              "source_hash": source_hash,
@@ -113,8 +115,8 @@ def run(generator_path: str | Path, dre_path: str | Path | None, out_h5: str | P
              "labels": ((), np.int64 if task == "classification" else np.float32),
              "target": ((), np.int64 if task == "classification" else np.float32),
              "density_ratio": ((), np.float32), "index": ((), np.int64)}
-    stats = []
-    with StreamingH5Writer(out_h5, specs, attrs, volatile_provenance(), kind=POOL) as writer:
+    per_target = []
+    with StreamingH5Writer(pool, specs, attrs, volatile_provenance(), kind=POOL) as writer:
         for target in tqdm(targets, desc=f"subsample ({opts['method']})", disable=not progress,
                            mininterval=5):
             def propose(n: int, target=target):
@@ -152,11 +154,12 @@ def run(generator_path: str | Path, dre_path: str | Path | None, out_h5: str | P
                                       max_batches=int(opts["max_batches"]), generator=gen,
                                       reuse_burnin=bool(opts["reuse_burnin"]), name=name,
                                       sink=sink)
-            stats.append({**result.stats, "target": name})
-        writer.attrs["acceptance"] = stats
-    summary = {"method": opts["method"], "rows": sum(s["accepted"] for s in stats),
-               "acceptance_rate_mean": float(np.mean([s["acceptance_rate"] for s in stats])),
-               "per_target": stats}
-    with atomic_path(out_stats) as tmp:
+            per_target.append({**result.stats, "target": name})
+        writer.attrs["acceptance"] = per_target
+    summary = {"method": opts["method"], "rows": sum(s["accepted"] for s in per_target),
+               "acceptance_rate_mean": float(np.mean([s["acceptance_rate"]
+                                                      for s in per_target])),
+               "per_target": per_target}
+    with atomic_path(stats) as tmp:
         tmp.write_text(json.dumps(summary, indent=1))
     return summary

@@ -91,7 +91,7 @@ def train_cgan(train_split: Split, options: Mapping[str, Any] | None, out_dir: s
             "accel": {**acc.summary(), "processes": world.size}, **setup.label_meta}
 
 
-def run(train_h5: str | Path, options: Mapping[str, Any] | None,
+def run(train: str | Path, options: Mapping[str, Any] | None,
         out_dir: str | Path, **kwargs: Any) -> dict[str, Any]:
-    """``train_cgan`` on a split file: the form a torchrun worker receives (JSON-able)."""
-    return train_cgan(read_split(train_h5), options, out_dir, **kwargs)
+    """``train_cgan`` on the split file ``train``: the form a torchrun worker receives."""
+    return train_cgan(read_split(train), options, out_dir, **kwargs)
