@@ -5,7 +5,7 @@ from cgankd.stages import fit_dre
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
-    fit_dre.run(sm.input.train, sm.input.val, sm.input.generator, sm.output.model,
-                sm.output.curves, options=sm.params.options, seed=sm.params.seed,
-                device=sm.params.device, accel=sm.params.accel,
+    fit_dre.run(train=sm.input.train, val=sm.input.val, generator=sm.input.generator,
+                model=sm.output.model, curves=sm.output.curves, options=sm.params.options,
+                seed=sm.params.seed, device=sm.params.device, accel=sm.params.accel,
                 source_hash=sm.params.source_hash)

@@ -36,17 +36,18 @@ from cgankd.train.trainer import fit
 # one every extractor_recipe.checkpoint_seconds)
 DR_CHECKPOINT_EPOCHS = 10
 
-def run(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
-        out_model: str | Path, out_curves: str | Path, *, options: Mapping[str, Any] | None,
+def run(train: str | Path, val: str | Path, generator: str | Path, model: str | Path,
+        curves: str | Path, *, options: Mapping[str, Any] | None,
         seed: int, device: str = "auto", accel: Mapping[str, Any] | None = None,
         source_hash: str = "", progress: bool = True) -> dict[str, Any]:
     opts = checked_dre_options(options)
     dev = pick_device(device)
     gen = seed_everything(seed)
-    train_split, val_split = read_split(train_h5), read_split(val_h5)
+    train_split, val_split = read_split(train), read_split(val)
     task = train_split.task
     scale = LabelScale.from_attrs(train_split.attrs) if task == "regression" else None
-    train, val = tensorset_from_split(train_split, scale), tensorset_from_split(val_split, scale)
+    train_set = tensorset_from_split(train_split, scale)
+    val_set = tensorset_from_split(val_split, scale)
     c, res = int(train_split.images.shape[1]), int(train_split.images.shape[-1])
     feat_shape = tuple(opts["feat_shape"] or (c, res, res))
     num_classes = int(train_split.attrs["num_classes"]) if task == "classification" else None
@@ -58,20 +59,20 @@ def run(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
     objective = ExtractorObjective(extractor, task, opts["ae_sparsity"], opts["ae_reg_weight"])
     stable = {"options": opts, "seed": seed, "data_hash": train_split.attrs.get("config_hash"),
               "source_hash": source_hash}
-    out_model = Path(out_model)
+    model = Path(model)
     # Resumes need the same options and the same bytes in the input files. A checkpoint of
     # the DR fit carries the trained extractor, so a fit killed midway does not retrain it.
-    splits = {"train": train_h5, "val": val_h5}
-    dr_resume = Resume(out_model.with_suffix(".fit.resume.pt"),
-                       key_parts(stable, {**splits, "generator": generator_path}),
+    splits = {"train": train, "val": val}
+    dr_resume = Resume(model.with_suffix(".fit.resume.pt"),
+                       key_parts(stable, {**splits, "generator": generator}),
                        desc="dre fit", every=DR_CHECKPOINT_EPOCHS,
                        seconds=opts["extractor_recipe"].get("checkpoint_seconds"), device=dev)
     dr_checkpoint = dr_resume.load(dev)
     if dr_checkpoint is None:
-        result = fit(objective, ScoredOutput(extractor, task), train, val,
+        result = fit(objective, ScoredOutput(extractor, task), train_set, val_set,
                      opts["extractor_recipe"], task=task, label_scale=scale, device=dev,
-                     seed=seed, checkpoint_path=out_model.with_suffix(".resume.pt"),
-                     log_path=out_model.with_name("extractor_history.jsonl"),
+                     seed=seed, checkpoint_path=model.with_suffix(".resume.pt"),
+                     log_path=model.with_name("extractor_history.jsonl"),
                      fingerprint=key_parts(stable, splits), desc="dre extractor",
                      progress=progress, accel=accel)
         trained = {"extractor_state": _strip(result.best_state),
@@ -82,10 +83,11 @@ def run(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
     extractor.load_state_dict(trained["extractor_state"])
     extractor.to(dev).eval().requires_grad_(False)
 
-    source = FakeSource(generator_path, dev)
-    psi, label_code, dr_kwargs, curves = fit_ratio(
-        extractor, source, train, val, opts, task=task, num_classes=num_classes, seed=seed,
-        device=dev, generator=gen, resume=dr_resume, checkpoint=dr_checkpoint, carry=trained)
+    source = FakeSource(generator, dev)
+    psi, label_code, dr_kwargs, dr_curves = fit_ratio(
+        extractor, source, train_set, val_set, opts, task=task, num_classes=num_classes,
+        seed=seed, device=dev, generator=gen, resume=dr_resume, checkpoint=dr_checkpoint,
+        carry=trained)
     meta = {"format": FORMAT, "task": task, "num_classes": num_classes,
             "extractor_kwargs": extractor_kwargs, "dr_kwargs": dr_kwargs,
             "extractor": {k: v.cpu() for k, v in extractor.state_dict().items()},
@@ -96,13 +98,13 @@ def run(train_h5: str | Path, val_h5: str | Path, generator_path: str | Path,
             "options": opts, "seed": seed, "provenance": volatile_provenance()}
     if scale is not None:
         meta.update(scale.as_dict())
-    save_checkpoint(out_model, meta)
-    with atomic_path(out_curves) as tmp:
+    save_checkpoint(model, meta)
+    with atomic_path(curves) as tmp:
         tmp.write_text(json.dumps({"extractor_val": trained["extractor_val"],
                                    "extractor_history": trained["extractor_history"],
-                                   "dr": curves}, indent=1))
+                                   "dr": dr_curves}, indent=1))
     dr_resume.finish()
-    return {"extractor_val": trained["extractor_val"], "dr_final": curves[-1]}
+    return {"extractor_val": trained["extractor_val"], "dr_final": dr_curves[-1]}
 
 
 def _strip(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
