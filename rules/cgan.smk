@@ -87,10 +87,46 @@ rule subsample:
         "../workflow_scripts/subsample.py"
 
 
+rule select_rho:
+    input:
+        pool=pool_path(RUNGS[config["fake"]["final"]]["sampler"], fake_chains()[0]),
+        teacher=f"{RESULTS}/teacher/model.pt",
+        train=data_outputs()["train"],
+        val=data_outputs()["val"],
+    output:
+        selection=RHO_SELECTION,
+        curve=report(
+            f"{RESULTS}/fake/rho_selection.png",
+            caption="../report/rho_selection.rst",
+            category="Generated samples",
+        ),
+    params:
+        options=rung_filter_options(config["fake"]["final"]),
+        select=SELECT_RHO,
+        **(select_rho_student() if SELECT_RHO else {}),
+        fake_count=config["fake"]["count"],
+        seed=config["filter"]["seed"] + int(fake_chains()[0]),  # the chain's filter seed
+        device=config["device"],
+        accel=config["accel"],
+        source_hash=stage_source_hash("select_rho"),
+    log:
+        log_path("select_rho"),
+    benchmark:
+        benchmark_path("select_rho")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=1440,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/select_rho.py"
+
+
 rule filter_relabel:
     input:
-        pool=lambda w: pool_path(RUNGS[w.fakes]["sampler"], w.chain),
-        teacher=f"{RESULTS}/teacher/model.pt",
+        unpack(filter_inputs),
     output:
         fakes=fake_set_path("{fakes}", "{chain}"),
     params:

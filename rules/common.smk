@@ -9,6 +9,7 @@ from cgankd.config import config_problem, load_schema
 from cgankd.config_files import configfiles_config
 from cgankd.errors import CgankdInputError
 from cgankd.stage_options import check_config
+from cgankd.stage_options.fake import checked_select_rho
 from cgankd.stage_options.ladder import REAL, RUNGS, options_for_method
 from cgankd.stage_options.ladder import rung_filter_options as _rung_filter_options
 from cgankd.stage_options.nets import net_source_sha256
@@ -114,9 +115,42 @@ def kd_slice(method):
     return kd
 
 
+# filter.select_rho (null: off): the select_rho rule chooses the final rung's rho on the
+# validation split (cgankd/stages/select_rho.py); that rung's filter_relabel jobs, of every
+# fake chain, read it from RHO_SELECTION instead of filter.options.rho.
+SELECT_RHO = checked_select_rho(config["filter"].get("select_rho"))
+RHO_SELECTION = f"{RESULTS}/fake/rho_selection.json"
+
+
+def rho_selected(rung):
+    """Whether ``rung`` filters at the rho chosen on validation."""
+    return SELECT_RHO is not None and rung == config["fake"]["final"]
+
+
 def rung_filter_options(rung):
-    """The filter options a rung uses (cgankd/stage_options/ladder.py)."""
-    return _rung_filter_options(rung, config["filter"]["options"])
+    """The filter options a rung uses (cgankd/stage_options/ladder.py); a rung whose rho is
+    chosen on validation gets it from the selection file, so rho is not among them."""
+    options = _rung_filter_options(rung, config["filter"]["options"])
+    if rho_selected(rung):
+        options.pop("rho", None)
+    return options
+
+
+def filter_inputs(wildcards):
+    inputs = {"pool": pool_path(RUNGS[wildcards.fakes]["sampler"], wildcards.chain),
+              "teacher": f"{RESULTS}/teacher/model.pt"}
+    if rho_selected(wildcards.fakes):
+        inputs["rho_selection"] = RHO_SELECTION
+    return inputs
+
+
+def select_rho_student():
+    """What the rho selection trains: the first student net, the fakes' recipe with the
+    selection's overrides."""
+    name = next(iter(config["students"]["nets"]))
+    recipe = {**student_recipe(name, config["fake"]["final"]), **SELECT_RHO["recipe"]}
+    return {"student": name, "net": net_spec(config["students"]["nets"][name]),
+            "recipe": recipe}
 
 
 def fake_chains():
@@ -301,7 +335,7 @@ def upstream_benchmarks():
     stages += [f"evaluate/{d}" for d in ["teacher", *student_dirs(), *convergence_dirs()]]
     stages += [f"train_convergence/{d.removeprefix('convergence/')}" for d in convergence_dirs()]
     if config["fake"]["enabled"]:
-        stages += ["train_cgan", "fit_dre"]
+        stages += ["train_cgan", "fit_dre", *(["select_rho"] if SELECT_RHO else [])]
         first = fake_chains()[0]
         for chain in fake_chains():
             # students read every chain; quality and the sheets read the first one only

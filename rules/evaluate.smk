@@ -31,6 +31,8 @@ rule aggregate:
         benchmarks=upstream_benchmarks(),
         convergence_base=convergence_baselines(),
         convergence=[f"{RESULTS}/{d}/test_metrics.json" for d in convergence_dirs()],
+        # the rho chosen on validation and its curve, one line of table.md
+        rho_selection=[RHO_SELECTION] if SELECT_RHO and config["fake"]["enabled"] else [],
     output:
         csv=report(
             f"{RESULTS}/table.csv",

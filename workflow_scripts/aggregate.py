@@ -9,4 +9,5 @@ with stage_job(sm.log[0], sm.threads):
                   rungs=sm.params.rungs, benchmarks=sm.input.benchmarks,
                   outputs=dict(sm.output.items()), convergence_base=sm.input.convergence_base,
                   convergence=sm.input.convergence, factor=sm.params.factor,
-                  cas=sm.input.cas, train=sm.input.train)
+                  cas=sm.input.cas, train=sm.input.train,
+                  rho_selection=sm.input.rho_selection)

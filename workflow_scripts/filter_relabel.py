@@ -8,4 +8,5 @@ with stage_job(sm.log[0], sm.threads):
     print(filter_relabel.run(sm.input.pool, sm.input.teacher, sm.output.fakes,
                              options=sm.params.options, count=sm.params.fake_count,
                              seed=sm.params.seed, device=sm.params.device,
-                             source_hash=sm.params.source_hash))
+                             source_hash=sm.params.source_hash,
+                             rho_selection=sm.input.get("rho_selection")))

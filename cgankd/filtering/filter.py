@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from cgankd.conventions import LabelScale
 from cgankd.errors import CgankdInputError
 
 
@@ -86,6 +87,17 @@ def relabel_regression(teacher_pred_norm: torch.Tensor) -> torch.Tensor:
     return teacher_pred_norm.reshape(-1).clamp(0.0, 1.0)
 
 
+def teacher_scores(outputs: torch.Tensor, labels: np.ndarray, task: str,
+                   scale: LabelScale | None) -> tuple[torch.Tensor, np.ndarray]:
+    """(per-sample losses, teacher labels) of fakes from the teacher's CPU ``outputs`` for
+    them: cross-entropy and argmax, or |clip(y_hat) - y| and y_hat in original units."""
+    if task == "classification":
+        return (classification_losses(outputs, torch.from_numpy(labels)),
+                relabel_classification(outputs).numpy())
+    losses = regression_losses(outputs, torch.from_numpy(scale.normalise(labels)), scale.span)
+    return losses, scale.predicted(outputs.numpy()).astype(np.float32)
+
+
 def class_quotas(count: int, num_classes: int) -> np.ndarray:
     """``count`` split over classes as evenly as possible (the first classes get the rest)."""
     quotas = np.full(num_classes, count // num_classes)
@@ -113,3 +125,38 @@ def per_class_selection(losses: torch.Tensor, labels: np.ndarray, opts: Mapping[
         rows.append(members[:quota])
         cutoffs.append(cutoff)
     return np.sort(np.concatenate(rows)), cutoffs
+
+
+def select_rows(losses: torch.Tensor, labels: np.ndarray, opts: Mapping[str, Any], task: str,
+                count: int, num_classes: int | None,
+                rng: np.random.Generator) -> tuple[np.ndarray, list[float], int]:
+    """The pool rows one filter pass keeps: exactly ``count``, sorted; the cutoffs; and how
+    many rows passed the cutoffs before the draw down to ``count``.
+
+    ``opts`` are checked filter options (mode none: no cutoff). Per-class mode takes each
+    class's quota in pool order; the global modes (classification v1, regression) keep every
+    row below one cutoff and draw ``count`` of them with ``rng``. The filter_relabel stage and
+    the rho selection both call this, so a rho means the same selection in both.
+    """
+    filtering = opts["mode"] != "none"
+    if task == "classification" and opts["mode"] != "global":
+        kept, cutoffs = per_class_selection(losses, labels, opts,
+                                            class_quotas(count, num_classes), filtering)
+        passed = len(labels)
+        if filtering:  # the rows below their class's cutoff, burn-in kept apart excluded
+            below = (losses < torch.tensor(cutoffs)[torch.from_numpy(labels).long()]).numpy()
+            if opts.get("burnin_separate", False):
+                for k in range(num_classes):
+                    below[np.flatnonzero(labels == k)[:int(opts["burnin"])]] = False
+            passed = int(below.sum())
+    else:
+        cutoffs = [global_quantile_cutoff(losses, float(opts["rho"]))] if filtering \
+            else [float("inf")]
+        kept = np.flatnonzero((losses < cutoffs[0]).numpy())
+        passed = len(kept)
+        if len(kept) > count:  # more than needed: draw count of them
+            kept = np.sort(rng.choice(kept, size=count, replace=False))
+    if len(kept) < count:
+        raise CgankdInputError(f"filter: {len(kept)} fakes kept, fewer than fake.count = "
+                               f"{count}; enlarge the subsample pool")
+    return kept, cutoffs, passed

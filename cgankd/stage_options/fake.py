@@ -42,6 +42,53 @@ FILTER_DEFAULTS: dict[str, Any] = {
     "batch_size": 512,  # teacher scoring batch
 }
 
+# filter.select_rho (null: off): the select_rho rule filters the final rung's pool at each rho
+# of ``grid``, trains the first student net on real + those fakes once per seed of ``seeds``
+# with the fakes' recipe updated by ``recipe``, and the final rung filters at the rho of the
+# best mean validation score (cgankd/stages/select_rho.py). v1 chose rho so on CIFAR-10 and
+# RC-49.
+SELECT_RHO_DEFAULTS: dict[str, Any] = {
+    # The span of the published v1 choices (CIFAR-10 0.6 / 0.7 / 0.9, RC-49 0.5 / 0.8 / 0.9,
+    # METHOD.md section 5) and 1.0, no filtering: the reference a filter must beat.
+    "grid": [0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    # Overrides of the students' fakes recipe. "last": the final weights are scored, so the
+    # validation split only scores each rho and does not also pick the checkpoint it scores.
+    "recipe": {"selection": "last"},
+    "seeds": [0],  # student seeds per rho; the score of a rho is their mean
+}
+SELECT_RHO_KEYS = tuple(SELECT_RHO_DEFAULTS)
+
+
+def checked_select_rho(section: Mapping[str, Any] | None,
+                       where: str = "filter.select_rho") -> dict[str, Any] | None:
+    """The rho selection's settings with defaults, checked; None when off (null)."""
+    if section is None:
+        return None
+    if not isinstance(section, Mapping):
+        raise CgankdInputError(f"{where}: must be a mapping ({', '.join(SELECT_RHO_KEYS)}) or "
+                               f"null, got {section!r}")
+    opts = merge_options(SELECT_RHO_DEFAULTS, section, where)
+    grid, seeds = opts["grid"], opts["seeds"]
+    if not isinstance(grid, (list, tuple)) or not grid:
+        raise CgankdInputError(f"{where}.grid: must be a non-empty list of rho values, got "
+                               f"{grid!r}")
+    for i, rho in enumerate(grid):
+        require_number(rho, f"{where}.grid[{i}]", 0, 1, low_open=True)
+    if len(set(grid)) != len(grid):
+        raise CgankdInputError(f"{where}.grid: rho values must be distinct, got {list(grid)}")
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise CgankdInputError(f"{where}.seeds: must be a non-empty list of seeds, got "
+                               f"{seeds!r}")
+    for i, seed in enumerate(seeds):
+        require_int(seed, f"{where}.seeds[{i}]", 0)
+    if len(set(seeds)) != len(seeds):
+        raise CgankdInputError(f"{where}.seeds: seeds must be distinct, got {list(seeds)}")
+    if not isinstance(opts["recipe"], Mapping):
+        raise CgankdInputError(f"{where}.recipe: must be a mapping of recipe overrides, got "
+                               f"{opts['recipe']!r}")
+    return {"grid": sorted(float(r) for r in grid), "recipe": dict(opts["recipe"]),
+            "seeds": list(seeds)}
+
 
 # label_grid: the test split's distinct labels (RC-49: every test angle), known only once the
 # data is prepared; "min"/"max" as a linspace end: the training label range's end.
@@ -113,27 +160,34 @@ def checked_filter_options(options: Mapping[str, Any] | None,
 
 def check_pool_supplies(count: int, subsample: Mapping[str, Any], task: str | None,
                         num_classes: int | None,
-                        filter_opts: Mapping[str, Any] | None = None) -> None:
+                        filter_opts: Mapping[str, Any] | None = None,
+                        rho: tuple[float, str] | None = None) -> None:
     """The subsampled pool must hold at least ``fake.count`` fakes: every rung keeps exactly
     that many (filtering keeps fewer than the pool, so this is a necessary condition only),
-    besides a burn-in kept apart (``filter_opts``, checked)."""
+    besides a burn-in kept apart (``filter_opts``, checked). ``rho`` (value, config key): with
+    filter.select_rho, the grid's smallest rho; a filter at rho keeps ~rho of the pool, so the
+    pool must hold count / rho (per class, for classification), else the selection would fail
+    at its smallest rho after training at the others."""
+    keep, rho_key = rho if rho is not None else (1.0, "")
+    short = f" keeps at {rho_key} {keep} (a filter keeps ~rho of it)" if keep < 1.0 else ""
     if task == "regression":
         labels = check_label_grid(subsample["label_grid"])
         if labels is None:  # test_labels: the count is known only once the data is prepared
             return
         pool = labels * subsample["per_label"]
-        if pool < count:
+        if pool * keep < count:
             raise CgankdInputError(
                 f"fake.count: {count} fakes cannot come from a pool of subsample.options."
                 f"label_grid x per_label = {labels} labels x "
-                f"{subsample['per_label']} = {pool}; raise per_label or lower fake.count")
+                f"{subsample['per_label']} = {pool}{short}; raise per_label or lower "
+                f"fake.count")
     elif task == "classification" and num_classes:
         quota = -(-count // num_classes)  # the largest class quota (filtering.class_quotas)
-        if subsample["per_class"] < quota:
+        if subsample["per_class"] * keep < quota:
             raise CgankdInputError(
                 f"fake.count: {count} fakes over {num_classes} classes need {quota} per "
-                f"class, more than subsample.options.per_class {subsample['per_class']}; raise "
-                f"per_class or lower fake.count")
+                f"class, more than subsample.options.per_class {subsample['per_class']}"
+                f"{short}; raise per_class or lower fake.count")
         if filter_opts and filter_opts["mode"] == "per_class" and filter_opts["burnin_separate"]:
             need = int(filter_opts["burnin"]) + quota
             if subsample["per_class"] < need:

@@ -16,10 +16,10 @@ from cgankd.errors import CgankdInputError
 from cgankd.stage_options.data import check_data
 from cgankd.stage_options.dre import checked_dre_options
 from cgankd.stage_options.fake import (check_pool_supplies, checked_filter_options,
-                                       checked_subsample_options)
+                                       checked_select_rho, checked_subsample_options)
 from cgankd.stage_options.gan import check_gan_resolution, checked_gan_options
 from cgankd.stage_options.kd import check_kd_section, check_method
-from cgankd.stage_options.ladder import check_rung_owned
+from cgankd.stage_options.ladder import RUNGS, check_rung_owned
 from cgankd.stage_options.names import check_plain_name
 from cgankd.stage_options.nets import check_net_spec
 from cgankd.stage_options.quality import checked_quality_options
@@ -65,12 +65,38 @@ def _fakes(config: Mapping[str, Any], task: str | None, classes: int | None) -> 
     checked_dre_options(config["dre"]["options"])
     subsample = checked_subsample_options(config["subsample"]["options"])
     filter_opts = checked_filter_options(config["filter"]["options"])
-    check_pool_supplies(fake["count"], subsample, task, classes, filter_opts)
+    rho = _select_rho(config, filter_opts)
+    check_pool_supplies(fake["count"], subsample, task, classes, filter_opts, rho)
     quality = config["quality"]
     if quality["enabled"]:
         check_net_spec(quality, "quality")
         checked_recipe(quality["recipe"], "quality.recipe")
         checked_quality_options(quality["options"])
+
+
+def _select_rho(config: Mapping[str, Any],
+                filter_opts: Mapping[str, Any]) -> tuple[float, str] | None:
+    """filter.select_rho checked against the rest of the config; the grid's smallest rho,
+    with its key, for the pool-size check (None when off: the pool check then counts no rho,
+    as before selection existed)."""
+    where = "filter.select_rho"
+    select = checked_select_rho(config["filter"].get("select_rho"), where)
+    if select is None:
+        return None
+    final = config["fake"]["final"]
+    if not RUNGS[final]["filter"]:
+        raise CgankdInputError(f"{where}: fake.final {final!r} does not filter, so there is "
+                               f"no rho to choose; set fake.final to a filtering rung or "
+                               f"filter.select_rho to null")
+    if filter_opts["mode"] == "none":
+        raise CgankdInputError(f"{where}: filter.options.mode none filters nothing, so there "
+                               f"is no rho to choose")
+    students = config["students"]
+    if not students["nets"]:
+        raise CgankdInputError(f"{where}: trains the first of students.nets, which is empty")
+    checked_recipe({**students["recipe"], **(students.get("recipes") or {}).get("fakes", {}),
+                    **select["recipe"]}, f"{where}.recipe")
+    return select["grid"][0], f"{where}.grid"
 
 
 def _teacher_weights(weights: Any, section: str) -> None:

@@ -25,9 +25,8 @@ import torch
 
 from cgankd.conventions import LabelScale, to_float
 from cgankd.device import pick_device
-from cgankd.errors import CgankdInputError
-from cgankd.filtering import (class_quotas, classification_losses, global_quantile_cutoff,
-                              per_class_selection, regression_losses, relabel_classification)
+from cgankd.filtering import select_rows, teacher_scores
+from cgankd.filtering.rho_selection import read_chosen_rho
 from cgankd.formats import FAKE_SET, POOL
 from cgankd.h5io import StreamingH5Writer, check_h5, get_dataset, open_h5, read_array, read_chunks
 from cgankd.provenance import config_hash, volatile_provenance
@@ -63,15 +62,10 @@ def _score_pool(pool_h5: str | Path, teacher: torch.nn.Module, labels: np.ndarra
     losses, teacher_labels = [], []
 
     def collect(rows: range, outputs: torch.Tensor) -> None:
-        outputs = outputs.cpu()
-        chunk_labels = labels[rows.start:rows.stop]
-        if task == "classification":
-            losses.append(classification_losses(outputs, torch.from_numpy(chunk_labels)))
-            teacher_labels.append(relabel_classification(outputs).numpy())
-        else:
-            losses.append(regression_losses(outputs, torch.from_numpy(
-                scale.normalise(chunk_labels)), scale.span))
-            teacher_labels.append(scale.predicted(outputs.numpy()).astype(np.float32))
+        chunk_losses, chunk_teacher = teacher_scores(outputs.cpu(), labels[rows.start:rows.stop],
+                                                     task, scale)
+        losses.append(chunk_losses)
+        teacher_labels.append(chunk_teacher)
 
     pending = None  # (rows, outputs on the device) of the chunk being scored
     for rows, chunk in read_chunks(pool_h5, ["images"], rows=chunk_rows, multiple_of=batch_size,
@@ -114,13 +108,19 @@ def _write_kept(pool_h5: str | Path, out_h5: str | Path, kept: np.ndarray,
 def run(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
         options: Mapping[str, Any] | None, count: int, seed: int,
         device: str = "auto", source_hash: str = "",
-        chunk_rows: int | None = None) -> dict[str, Any]:
+        chunk_rows: int | None = None,
+        rho_selection: str | Path | None = None) -> dict[str, Any]:
     """Filter and relabel the pool into exactly ``count`` fakes; returns the summary.
+
+    ``rho_selection`` (the select_rho rule's JSON, given to the final rung) replaces the
+    options' rho by the one chosen on validation.
 
     ``chunk_rows`` (images per read; default: h5io.READ_CHUNK_BYTES worth, rounded up to a
     multiple of batch_size) only bounds memory: the output does not depend on it.
     """
     opts = checked_filter_options(options)
+    if rho_selection is not None:
+        opts["rho"] = read_chosen_rho(rho_selection)
     if opts["mode"] == "none":  # an unfiltered rung records and reports no rho it did not use
         opts = {key: value for key, value in opts.items()
                 if key not in ("rho", "burnin", "burnin_separate")}
@@ -136,30 +136,13 @@ def run(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
     labels = pool["labels"]
     losses, teacher_labels = _score_pool(pool_h5, teacher, labels, task, scale, batch_size,
                                          chunk_rows, dev)
-    filtering = opts["mode"] != "none"
-    rng = np.random.default_rng(seed)
-
+    num_classes = int(pool_attrs["num_classes"]) if task == "classification" else None
+    kept, cutoffs, _ = select_rows(losses, labels, opts, task, count, num_classes,
+                                   np.random.default_rng(seed))
     if task == "classification":
-        num_classes = int(pool_attrs["num_classes"])
-        if opts["mode"] == "global":
-            cutoff = global_quantile_cutoff(losses, float(opts["rho"]))
-            kept = np.flatnonzero((losses < cutoff).numpy())
-            cutoffs = [cutoff]
-        else:
-            kept, cutoffs = per_class_selection(losses, labels, opts,
-                                                class_quotas(count, num_classes), filtering)
         agreement = float(100.0 * (teacher_labels == labels).mean())
     else:
-        cutoffs = [global_quantile_cutoff(losses, float(opts["rho"]))] if filtering \
-            else [float("inf")]
-        kept = np.flatnonzero((losses < cutoffs[0]).numpy())
         agreement = float(losses.mean())  # regression: mean |teacher - label|, original units
-
-    if len(kept) > count:  # global modes and regression keep more than needed: draw count
-        kept = np.sort(rng.choice(kept, size=count, replace=False))
-    if len(kept) < count:
-        raise CgankdInputError(f"filter: {len(kept)} fakes kept, fewer than fake.count = "
-                               f"{count}; enlarge the subsample pool")
     final = teacher_labels[kept] if opts["relabel"] else labels[kept]
     summary = {
         "task": task, "mode": opts["mode"], "rho": opts.get("rho"),
