@@ -92,6 +92,23 @@ def test_the_pool_check_uses_the_smallest_rho():
     assert problem and "filter.select_rho.grid 0.8" in problem, problem
 
 
+@pytest.mark.parametrize("name, published", [
+    ("cifar10_v1_10k", 0.7), ("cifar10_v1_20k", 0.6), ("cifar10_v1_50k", 0.9),
+    ("rc49_v1_r5", 0.9), ("rc49_v1_r15", 0.8), ("rc49_v1_r25", 0.5)])
+def test_the_v1_experiments_choose_rho_on_validation(name, published):
+    """v1 chose rho on validation (CIFAR-10, RC-49): their configs do, over a grid holding
+    the published choice, and the plan's pool check passes at the grid's smallest rho."""
+    from cgankd.config_files import load_config_file
+    from cgankd.stage_options.plan import with_schema_defaults
+
+    config = with_schema_defaults(
+        load_config_file(REPO / "config" / "experiments" / f"{name}.yaml"), SCHEMA)
+    assert config_error(config, SCHEMA) is None
+    select = checked_select_rho(config["filter"]["select_rho"])
+    assert published in select["grid"] and 1.0 in select["grid"]
+    assert config["filter"]["options"]["rho"] == published  # still the ladder's filtered rung
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     """Bar splits, a teacher that reads the bars, and a pool of 120 bar images of which every
