@@ -240,3 +240,25 @@ def test_the_tiny_pipeline_filters_its_final_rung_at_the_chosen_rho(tmp_path):
     path.write_text(yaml.safe_dump(config))
     jobs = planned(snakemake(tmp_path, *targets, "-n", config=path))
     assert jobs == {"select_rho": 1, "filter_relabel": 2}, jobs  # the final rung's 2 chains
+
+
+def test_table_md_carries_the_chosen_rho_and_the_curve(tmp_path):
+    from cgankd.stages.aggregate import run as build_report
+    from test_report import write_result
+
+    metrics = [write_result(tmp_path, "teacher", role="teacher", value=97.0, variant="teacher"),
+               write_result(tmp_path, "nokd", value=94.0)]
+    selection = tmp_path / "rho_selection.json"
+    selection.write_text(json.dumps({
+        "chosen_rho": 0.7, "metric": "accuracy", "student": "cnn4", "count": 100,
+        "seeds": [0, 1], "per_rho": [{"rho": r, "mean_metric": m} for r, m in
+                                     ((0.5, 90.0), (0.7, 93.25), (1.0, 91.5))]}))
+    out = {k: str(tmp_path / f) for k, f in (("csv", "table.csv"), ("md", "table.md"),
+                                             ("chart", "variants.png"),
+                                             ("sheets", "fake_samples.png"))}
+    build_report(metrics=[str(p) for p in metrics], quality=[], fakes=[], rungs=[],
+                 benchmarks=[], outputs=out, rho_selection=[str(selection)])
+    lines = [line for line in Path(out["md"]).read_text().splitlines() if "rho" in line]
+    assert lines == ["Filter rho chosen on validation: **0.7** (validation accuracy of cnn4 on "
+                     "real + 100 fakes, mean of 2 seeds, by rho: 0.5: 90.000, 0.7: 93.250, "
+                     "1: 91.500)."]
