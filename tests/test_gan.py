@@ -217,6 +217,20 @@ def test_native_resolution_draws_small_and_resizes_like_the_data():
                         native_resolution=32)
 
 
+def test_a_native_resolution_generator_runs_under_cpu_bf16_autocast():
+    """accel.amp bf16 on CPU: the antialiased resize has no bfloat16 kernel there, so the
+    generator resizes in float32 and hands its dtype back."""
+    torch.manual_seed(0)
+    G = build_generator("biggan", resolution=16, channels=1, dim_z=8, ch=2, num_classes=3,
+                        native_resolution=8).eval()
+    z, y = torch.randn(4, 8), torch.arange(4) % 3
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = G(z, y)
+    assert out.shape == (4, 1, 16, 16) and torch.isfinite(out.float()).all()
+    with torch.no_grad():
+        assert (out.float() - G(z, y)).abs().max() < 0.1  # bf16 rounding, not another image
+
+
 def test_mode_seeking_ratio_and_option(tmp_path):
     from cgankd.gan.trainer import mode_seeking_ratio
 

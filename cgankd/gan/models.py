@@ -69,9 +69,11 @@ def upsample_like_data(x: torch.Tensor, resolution: int) -> torch.Tensor:
     """The resize ``cgankd.data.resize.resize_images`` applies to the real images (bilinear,
     antialiased), on G's float output: images drawn at the source's native size (8x8 digits)
     reach D through the same interpolation as the real ones, so G cannot get their blur wrong.
-    Bilinear weights are convex, so the output stays in tanh's [-1, 1]."""
-    return nn.functional.interpolate(x, size=(resolution, resolution), mode="bilinear",
-                                     align_corners=False, antialias=True)
+    Bilinear weights are convex, so the output stays in tanh's [-1, 1]. Computed in float32
+    (then cast back): the antialiased kernel has no bfloat16 CPU implementation, so under bf16
+    autocast (``accel.amp``) it would fail, and fp32 is what the real images got."""
+    return nn.functional.interpolate(x.float(), size=(resolution, resolution), mode="bilinear",
+                                     align_corners=False, antialias=True).to(x.dtype)
 
 
 def _check_condition(condition: str, num_classes: int, dim_cond: int) -> None:
