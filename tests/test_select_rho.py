@@ -262,3 +262,17 @@ def test_table_md_carries_the_chosen_rho_and_the_curve(tmp_path):
     assert lines == ["Filter rho chosen on validation: **0.7** (validation accuracy of cnn4 on "
                      "real + 100 fakes, mean of 2 seeds, by rho: 0.5: 90.000, 0.7: 93.250, "
                      "1: 91.500)."]
+
+
+def test_a_study_point_takes_the_selection_only_when_its_student_settings_agree():
+    """The selection trains the first student net: a study point that changes the students'
+    recipe selects again, one that changes only the quality metrics takes the file."""
+    from cgankd.study.stages import shared_stages
+
+    base = _config(grid=[0.9, 1.0])
+    names = [s.name for s in shared_stages(base, {**base, "students": {
+        **base["students"], "recipe": {**base["students"]["recipe"], "lr": 0.01}}}, SCHEMA)]
+    assert "rho_selection" not in names and "fakes" in names
+    names = [s.name for s in shared_stages(base, {**base, "quality": {
+        **base["quality"], "cas_seeds": [5]}}, SCHEMA)]
+    assert "rho_selection" in names

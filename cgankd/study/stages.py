@@ -54,6 +54,10 @@ REAL = (*TEACHER, "kd_teacher", "students.nets", "students.recipe", "students.re
 # A fake chain is assigned by the seed's place in students.seeds; fake.final names the row.
 FAKE_STUDENTS = (*FAKES, *REAL, "students.recipes.fakes", "students.seeds", "fake.seeds",
                  "fake.final", "fake.init")
+# The rho chosen on validation (filter.select_rho): the first chain's final-rung pool, and the
+# first student net trained with the fakes' recipe.
+RHO_SELECTION = (*FAKES, "students.nets", "students.recipe", "students.recipes.fakes",
+                 "students.seeds", "fake.seeds", "fake.final")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ STAGES = (
     Stage("pools", POOLS, ("fake/chain*/pool_*", *_job_files("subsample_*"))),
     Stage("fakes", FAKES, (*(f"fake/chain*/{r}.h5" for r in RUNGS),
                            *_job_files("filter_relabel_*"))),
+    Stage("rho_selection", RHO_SELECTION, ("fake/rho_selection.*", *_job_files("select_rho"))),
     Stage("real_students", REAL, _students(["real"])),
     Stage("fake_students", FAKE_STUDENTS, _students(RUNGS)),
     Stage("convergence", (*REAL, "convergence"),
