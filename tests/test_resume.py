@@ -217,6 +217,27 @@ def _same_generator(a: Path, b: Path) -> None:
         assert torch.equal(value, other[key]), key
 
 
+def test_the_gans_data_fingerprint_ignores_which_code_wrote_the_split():
+    """A GAN checkpoint resumes after an edit of prepare_data that writes the same data (only
+    the split's source hash and format tag move), and not after a change of the data."""
+    import dataclasses
+
+    import numpy as np
+
+    from cgankd.gan.loop import data_fingerprint
+    from cgankd.h5io import Split
+
+    split = Split(images=np.zeros((4, 1, 8, 8), np.uint8), labels=np.arange(4),
+                  index=np.arange(4), attrs={"task": "classification", "source_hash": "a",
+                                             "format": "cgankd.split/1"})
+    rewritten = dataclasses.replace(split, attrs={**split.attrs, "source_hash": "b",
+                                                  "format": "cgankd.split/2"})
+    assert data_fingerprint(rewritten) == data_fingerprint(split)
+    for other in (dataclasses.replace(split, labels=np.arange(4)[::-1].copy()),
+                  dataclasses.replace(split, attrs={**split.attrs, "task": "regression"})):
+        assert data_fingerprint(other) != data_fingerprint(split)
+
+
 def test_gan_log_holds_every_record_after_resume(tmp_path):
     _gan(toy_split(), tmp_path / "whole")
     _gan_killed_at(toy_split(), tmp_path / "cut", 6)  # after the checkpoint at 4

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from cgankd.accel import Accel
-from cgankd.formats import GAN_CHECKPOINT
+from cgankd.formats import GAN_CHECKPOINT, TAG_KEY
 from cgankd.gan.generator_file import GENERATOR, write_generator
 from cgankd.gan.grid import save_grid
 from cgankd.gan.trainer import Trainer
@@ -27,6 +27,8 @@ from cgankd.h5io import Split
 from cgankd.provenance import config_hash
 from cgankd.train.resume import Resume
 
+# Split attributes that say which code wrote a file, not what data it holds.
+WRITER_ATTRS = ("source_hash", "package_hash", TAG_KEY)
 # Options that do not change the training trajectory: a rerun that changes only these resumes.
 NOT_IN_TRAJECTORY = ("iterations", "checkpoint_every", "checkpoint_seconds", "sample_every")
 CHECKPOINT = "checkpoint.pt"
@@ -36,11 +38,14 @@ GRID = "samples.png"
 
 def data_fingerprint(split: Split) -> str:
     """Content hash of the training split (images, labels, attributes): a resume must see the
-    same data. Hashed from the arrays, not the file: ``train_cgan`` receives a ``Split``."""
+    same data. Hashed from the arrays, not the file: ``train_cgan`` receives a ``Split``. The
+    attributes that record which code wrote the file (its source hash, its format tag) are left
+    out: an edit of prepare_data that writes the same data must not restart a long GAN run."""
     digest = hashlib.sha256()
     for array in (split.images, split.labels):
         digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update(config_hash(split.attrs).encode())
+    attrs = {k: v for k, v in split.attrs.items() if k not in WRITER_ATTRS}
+    digest.update(config_hash(attrs).encode())
     return digest.hexdigest()[:16]
 
 
