@@ -45,7 +45,10 @@ class H5Kind:
     old_tags: tuple[str, ...] = ()
 
     def column(self, name: str) -> Column:
-        return next(c for c in self.columns if c.name == name)
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"a {self.name} file declares no column {name!r}")  # a reader's typo
 
     @property
     def tags(self) -> tuple[str, ...]:
