@@ -190,7 +190,7 @@ def test_info_tells_a_pool_and_a_fake_set_apart(generators, tmp_path, capsys):
                {"net": "cnn", "net_kwargs": {"width": 4, "blocks": 2}, "task": "classification",
                 "num_outputs": 3, "in_channels": 1, "resolution": 8, "num_classes": 3})
     filter_relabel(tmp_path / "pool.h5", tmp_path / "teacher.pt", tmp_path / "fakes.h5",
-                   count=6, seed=0, options={"mode": "none", "relabel": False}, device="cpu")
+                   fake_count=6, seed=0, options={"mode": "none", "relabel": False}, device="cpu")
     rc, out, _ = run(["info", tmp_path / "pool.h5", tmp_path / "fakes.h5"], capsys)
     assert rc == 0
     assert "pool.h5: fake pool (subsample none)" in out and "classes: 3 (0: 6, 1: 6, 2: 6)" in out

@@ -136,7 +136,7 @@ def test_filter_modes_write_exactly_count_with_the_right_labels(trained, pool):
     for mode in modes:
         for relabel in (False, True):
             out = folder / f"f_{mode}_{relabel}.h5"
-            summary = filter_relabel(pool, teacher, out, count=12, seed=0,
+            summary = filter_relabel(pool, teacher, out, fake_count=12, seed=0,
                                      options={"mode": mode, "relabel": relabel, "rho": 0.8,
                                               "burnin": 10})
             got = _read(out)
@@ -156,7 +156,7 @@ def test_per_class_filter_drops_the_highest_losses(trained, pool):
     if task != "classification":
         pytest.skip("per-class filtering is for classification")
     out = folder / "f_drop.h5"
-    summary = filter_relabel(pool, folder / "teacher.pt", out, count=3, seed=0,
+    summary = filter_relabel(pool, folder / "teacher.pt", out, fake_count=3, seed=0,
                              options={"mode": "per_class", "rho": 0.5, "burnin": 12})
     kept = _read(out)
     for k, cutoff in enumerate(summary["cutoffs"]):
@@ -190,7 +190,7 @@ def test_filter_keeps_exactly_the_rows_its_rules_select(trained, pool, mode):
         pytest.skip("the rules are spelled out for classification")
     options = {"mode": mode, "rho": 0.7, "burnin": 8, "batch_size": 5}
     out = folder / f"f_rules_{mode}.h5"
-    filter_relabel(pool, folder / "teacher.pt", out, count=9, seed=4, options=options)
+    filter_relabel(pool, folder / "teacher.pt", out, fake_count=9, seed=4, options=options)
     source, got = _read(pool), _read(out)
     rows = _expected_rows(source, folder / "teacher.pt", mode, 0.7, 8, 9, seed=4)
     np.testing.assert_array_equal(got["index"], source["index"][rows])
@@ -220,13 +220,13 @@ def test_filter_output_does_not_depend_on_the_read_chunk_size(trained, pool, mon
         options = {"mode": mode, "relabel": mode == "global", "rho": 0.8, "burnin": 10,
                    "batch_size": 3}
         whole, small = folder / f"f_whole_{mode}.h5", folder / f"f_small_{mode}.h5"
-        summary = filter_relabel(pool, folder / "teacher.pt", whole, count=12, seed=0,
+        summary = filter_relabel(pool, folder / "teacher.pt", whole, fake_count=12, seed=0,
                                  options=options, chunk_rows=10_000)
         assert (summary["rho"] is None) == (mode == "none")  # no rho an unfiltered set never used
         with monkeypatch.context() as patch:
             patch.setattr(filter_stage, "read_chunks", recording_read_chunks)
             patch.setattr(filter_stage, "read_array", read_array_but_not_images)
-            filter_relabel(pool, folder / "teacher.pt", small, count=12, seed=0,
+            filter_relabel(pool, folder / "teacher.pt", small, fake_count=12, seed=0,
                            options=options, chunk_rows=1)  # rounded up to the batch size
         assert set(chunk_lengths) == {3}
         a, b = _read(whole), _read(small)
@@ -241,7 +241,7 @@ def test_filter_output_does_not_depend_on_the_read_chunk_size(trained, pool, mon
 def test_filter_fails_clearly_when_the_pool_is_too_small(trained, pool):
     _, folder, _ = trained
     with pytest.raises(CgankdInputError, match="fewer than"):
-        filter_relabel(pool, folder / "teacher.pt", folder / "f_big.h5", count=10_000, seed=0,
+        filter_relabel(pool, folder / "teacher.pt", folder / "f_big.h5", fake_count=10_000, seed=0,
                        options={"mode": "none"})
     assert not (folder / "f_big.h5").exists()
 
@@ -249,7 +249,8 @@ def test_filter_fails_clearly_when_the_pool_is_too_small(trained, pool):
 def test_quality_of_a_fake_set(trained, pool):
     task, folder, paths = trained
     out = folder / "fakes.h5"
-    filter_relabel(pool, folder / "teacher.pt", out, count=12, seed=0, options={"mode": "none"})
+    filter_relabel(pool, folder / "teacher.pt", out, fake_count=12, seed=0,
+                   options={"mode": "none"})
     q = write_quality(folder / "q.json", folder / "teacher.pt", paths["test"], out)
     assert q["fid"] >= 0 and json.loads((folder / "q.json").read_text())["fid"] == q["fid"]
     assert ("label_agreement" in q) == (task == "classification")
@@ -346,7 +347,7 @@ def test_every_file_the_stages_write_is_a_declared_kind(trained, pool, tmp_path)
     labels = np.arange(6) % K if task == "classification" else np.linspace(0, 90, 6)
     generate_to_h5(folder / "cgan" / "generator.pt", labels, tmp_path / "generated.h5",
                    device="cpu", progress=False)
-    filter_relabel(pool, folder / "teacher.pt", tmp_path / "fakes.h5", count=12, seed=0,
+    filter_relabel(pool, folder / "teacher.pt", tmp_path / "fakes.h5", fake_count=12, seed=0,
                    options={"mode": "none"})
     Resume(tmp_path / "loop.resume.pt", {"config": "x"}, desc="t", every=1,
            seconds=None).save({"step": 1}, [])

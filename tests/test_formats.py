@@ -105,7 +105,7 @@ def test_a_pool_reader_names_the_missing_column_before_any_work(tmp_path):
              {"task": "classification", "num_classes": 3})
     with pytest.raises(CgankdInputError, match=r"pool\.h5: missing dataset 'density_ratio'"):
         filter_relabel(tmp_path / "pool.h5", tmp_path / "absent.pt", tmp_path / "out.h5",
-                       options=None, count=3, seed=0)
+                       options=None, fake_count=3, seed=0)
 
 
 def test_torch_readers_name_the_file_and_the_tag_or_field(tmp_path):

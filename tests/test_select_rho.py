@@ -180,7 +180,7 @@ def test_a_toy_where_filtering_helps_picks_the_rho_that_drops_the_wrong_labels(t
 
     # the final rung's filter, given the file, keeps exactly the fakes scored at that rho
     summary = filter_relabel(pool, folder / "teacher.pt", tmp_path / "final.h5",
-                             options={**options, "rho": 0.9}, count=40, seed=3,
+                             options={**options, "rho": 0.9}, fake_count=40, seed=3,
                              rho_selection=out)
     assert summary["rho"] == 0.4
     assert np.array_equal(read_split(tmp_path / "final.h5").index, calls[0]["index"])

@@ -8,7 +8,7 @@ label: cross-entropy, or |clip(y_hat) - y| in original units). Modes:
 - ``global`` (v1, regression): one rho-quantile over the whole pool;
 - ``none``: no filtering (the unprocessed and subsampled rungs of the ablation ladder).
 ``relabel`` replaces each kept label by the teacher's prediction. Every mode writes exactly
-``count`` samples, so every rung of the ladder adds the same number of fakes.
+``fake_count`` samples, so every rung of the ladder adds the same number of fakes.
 
 Memory is bounded whatever the pool's size: the pool's images are read in large chunks (one
 HDF5 slice each, pinned and copied ahead on CUDA) and scored batch by batch; only per-sample
@@ -105,12 +105,13 @@ def _write_kept(pool_h5: str | Path, out_h5: str | Path, kept: np.ndarray,
                           **{name: values[first:last] for name, values in columns.items()})
 
 
-def run(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
-        options: Mapping[str, Any] | None, count: int, seed: int,
+def run(pool: str | Path, teacher: str | Path, fakes: str | Path, *,
+        options: Mapping[str, Any] | None, fake_count: int, seed: int,
         device: str = "auto", source_hash: str = "",
         chunk_rows: int | None = None,
         rho_selection: str | Path | None = None) -> dict[str, Any]:
-    """Filter and relabel the pool into exactly ``count`` fakes; returns the summary.
+    """Filter and relabel the ``pool`` with the model file ``teacher`` into exactly
+    ``fake_count`` fakes, written to ``fakes``; returns the summary.
 
     ``rho_selection`` (the select_rho rule's JSON, given to the final rung) replaces the
     options' rho by the one chosen on validation.
@@ -126,18 +127,18 @@ def run(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
                 if key not in ("rho", "burnin", "burnin_separate")}
     dev = pick_device(device)
     batch_size = int(opts["batch_size"])
-    with open_h5(pool_h5) as f:
+    with open_h5(pool) as f:
         # the columns and attributes filtering reads; one clear line if one is missing or short
         pool_attrs = check_h5(f, POOL, ("images", *POOL_SCALARS), attrs=("task",))
-        pool = {k: read_array(f, k) for k in POOL_SCALARS}
+        columns = {k: read_array(f, k) for k in POOL_SCALARS}
     task = pool_attrs["task"]
-    teacher, meta = load_model(teacher_path, dev)
+    teacher_net, meta = load_model(teacher, dev)
     scale = label_scale_of(meta) if task == "regression" else None
-    labels = pool["labels"]
-    losses, teacher_labels = _score_pool(pool_h5, teacher, labels, task, scale, batch_size,
+    labels = columns["labels"]
+    losses, teacher_labels = _score_pool(pool, teacher_net, labels, task, scale, batch_size,
                                          chunk_rows, dev)
     num_classes = int(pool_attrs["num_classes"]) if task == "classification" else None
-    kept, cutoffs, _ = select_rows(losses, labels, opts, task, count, num_classes,
+    kept, cutoffs, _ = select_rows(losses, labels, opts, task, fake_count, num_classes,
                                    np.random.default_rng(seed))
     if task == "classification":
         agreement = float(100.0 * (teacher_labels == labels).mean())
@@ -146,7 +147,7 @@ def run(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
     final = teacher_labels[kept] if opts["relabel"] else labels[kept]
     summary = {
         "task": task, "mode": opts["mode"], "rho": opts.get("rho"),
-        "relabel": bool(opts["relabel"]), "count": int(count), "pool": int(len(labels)),
+        "relabel": bool(opts["relabel"]), "count": int(fake_count), "pool": int(len(labels)),
         "cutoffs": cutoffs, "teacher_loss_mean_pool": float(losses.mean()),
         "teacher_loss_mean_kept": float(losses[kept].mean()),
         "labels_changed": int((final != labels[kept]).sum()),
@@ -158,11 +159,11 @@ def run(pool_h5: str | Path, teacher_path: str | Path, out_h5: str | Path, *,
         summary["kept_per_class"] = np.bincount(labels[kept], minlength=num_classes).tolist()
     attrs = {k: v for k, v in pool_attrs.items() if k not in ("acceptance",)}
     attrs.update(summary=summary, filter_options=opts, source_hash=source_hash,
-                 config_hash=config_hash({"options": opts, "count": count, "seed": seed,
+                 config_hash=config_hash({"options": opts, "count": fake_count, "seed": seed,
                                           "pool": pool_attrs.get("config_hash")}))
-    _write_kept(pool_h5, out_h5, kept, {
+    _write_kept(pool, fakes, kept, {
         "labels": final, "label_original": labels[kept], "teacher_label": teacher_labels[kept],
         "teacher_loss": losses[kept].numpy().astype(np.float32),
-        "density_ratio": pool["density_ratio"][kept], "index": pool["index"][kept]},
+        "density_ratio": columns["density_ratio"][kept], "index": columns["index"][kept]},
         attrs, chunk_rows, batch_size)
     return summary
