@@ -220,8 +220,8 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
             count = 0
             for h_real, y_real in real_batches():
                 h_fake, y_fake = fake_batch(y_real)
-                loss, parts = penalised_softplus_loss(ratios(h_real, y_real), ratios(h_fake, y_fake),
-                                                      lam=opts["lam"])
+                loss, parts = penalised_softplus_loss(ratios(h_real, y_real),
+                                                      ratios(h_fake, y_fake), lam=opts["lam"])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
