@@ -1,4 +1,4 @@
-"""The one ResNet trunk (cgankd/nets/residual.py): its shape, its users, and the old files.
+"""The one ResNet trunk (cgankd/blocks/residual.py): its shape, its users, and the old files.
 
 The DRE feature extractor and the ILI label-embedding regressor used to carry their own
 BasicBlock; ``_legacy_trunk`` below is a frozen copy of how both laid out their trunk (one flat
@@ -15,7 +15,7 @@ from cgankd.dre.models import ClassFeatureExtractor
 from cgankd.errors import CgankdInputError
 from cgankd.gan.label_embedding import LabelEmbedRegressor
 from cgankd.nets import build_net
-from cgankd.nets.residual import PooledResNet, ResidualBlock, resnet_trunk
+from cgankd.blocks.residual import PooledResNet, ResidualBlock, resnet_trunk
 
 
 class _DreBlock(nn.Module):  # frozen copy of dre/models.py's BasicBlock (conv1, bn1, ...)

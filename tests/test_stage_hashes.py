@@ -77,6 +77,17 @@ def test_code_change_reruns_the_stages_importing_it(package_copy):
     assert not changed & {"prepare_data", "train_cgan", "aggregate"}
 
 
+def test_the_gan_and_subsampling_do_not_rerun_for_an_edit_of_the_net_zoo():
+    """The GAN (its ILI regressor) and subsample (the DRE extractor) build on the shared ResNet
+    trunk in cgankd.blocks; a trunk kept under cgankd.nets would run nets/__init__.py, which
+    registers every family, and an edit of vgg.py would rerun a long GAN run."""
+    for stage in ("train_cgan", "subsample"):
+        modules = stage_modules(stage)
+        assert "cgankd.blocks.residual" in modules, stage
+        assert not {m for m in modules if m.startswith("cgankd.nets")} - {
+            "cgankd.stage_options.nets"}, stage
+
+
 def test_relative_and_submodule_imports_followed(tmp_path):
     root = tmp_path / "cgankd"
     (root / "sub").mkdir(parents=True)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from cgankd.errors import CgankdInputError
-from cgankd.nets.base import BlockFactory, block_stages, conv_bn
+from cgankd.blocks.base import BlockFactory, block_stages, conv_bn
 
 
 class ResidualBlock(nn.Module):

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from cgankd.errors import CgankdInputError
-from cgankd.nets.residual import PooledResNet
+from cgankd.blocks.residual import PooledResNet
 
 # Published hidden widths of the DR MLP (METHOD.md section 3), one tuple per task kind.
 CLASS_DR_HIDDEN = (2048, 1024, 512, 256, 128)

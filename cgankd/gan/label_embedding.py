@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from cgankd.conventions import LabelScale, to_float
 from cgankd.h5io import Split
-from cgankd.nets.residual import PooledResNet
+from cgankd.blocks.residual import PooledResNet
 from cgankd.options import merge_options
 from cgankd.train.resume import Resume
 # This pretraining's options are defined with the GAN's, torch-free (plan-time checks).
@@ -33,7 +33,7 @@ DIM_EMBED = 128  # size of h, as CcGAN uses
 class LabelEmbedRegressor(nn.Module):
     """ResNet-34-style x -> h (DIM_EMBED, ReLU) -> y; ``h2y`` is the last linear layer.
 
-    The package's one ResNet trunk (``cgankd.nets.residual``, stride-1 stem for 16-64 px);
+    The package's one ResNet trunk (``cgankd.blocks.residual``, stride-1 stem for 16-64 px);
     ``width`` scales every stage (0.25: 16..128 channels, small enough for CPU digits).
     """
 

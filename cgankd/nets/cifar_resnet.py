@@ -4,8 +4,8 @@ Widths follow RepDistiller: 16/32/64 with a 16-channel stem, and the 4x-wide ``x
 with a 32-channel stem and stages of 64/128/256.
 """
 
-from cgankd.nets.base import StagedNet
-from cgankd.nets.residual import resnet_trunk
+from cgankd.blocks.base import StagedNet
+from cgankd.blocks.residual import resnet_trunk
 from cgankd.nets.zoo import register_variant
 
 STANDARD_WIDTHS = (16, 16, 32, 64)  # stem, then the three stages

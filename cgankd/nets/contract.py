@@ -4,7 +4,7 @@
 ``(output, feats)`` with ``feats = [stem, stage maps..., embedding]``: at least two 4-D maps
 (``(N, C, H, W)``) and a 2-D ``(N, D)`` embedding. Feature-based KD losses read the maps and
 the embedding, the quality metrics the embedding. Zoo nets honour it by construction
-(``cgankd.nets.base.StagedNet``); a net named by import path is checked before it trains.
+(``cgankd.blocks.base.StagedNet``); a net named by import path is checked before it trains.
 """
 
 import contextlib

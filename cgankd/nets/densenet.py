@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cgankd.nets.base import StagedNet
+from cgankd.blocks.base import StagedNet
 from cgankd.nets.wrn import bn_relu
 from cgankd.nets.zoo import register_variant
 

@@ -7,8 +7,8 @@ the stem. The stem's max-pool is kept for inputs wider than 64 px (e.g. 128-px I
 
 from torch import nn
 
-from cgankd.nets.base import BlockFactory, MaxPoolAbove, StagedNet
-from cgankd.nets.residual import basic_block, bottleneck_block, resnet_trunk
+from cgankd.blocks.base import BlockFactory, MaxPoolAbove, StagedNet
+from cgankd.blocks.residual import basic_block, bottleneck_block, resnet_trunk
 from cgankd.nets.zoo import register_variant
 
 STEM_WIDTH = 64

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from cgankd.errors import CgankdInputError
-from cgankd.nets.base import StagedNet, block_stages, conv_bn
+from cgankd.blocks.base import StagedNet, block_stages, conv_bn
 from cgankd.nets.zoo import NETS
 
 STEM_WIDTH = 32

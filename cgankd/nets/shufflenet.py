@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cgankd.nets.base import StagedNet, block_stages, conv_bn
+from cgankd.blocks.base import StagedNet, block_stages, conv_bn
 from cgankd.nets.zoo import NETS
 
 STEM_WIDTH = 24

@@ -6,7 +6,7 @@ map between stages. The first stage doubles as the stem.
 
 from torch import nn
 
-from cgankd.nets.base import StagedNet, conv_bn
+from cgankd.blocks.base import StagedNet, conv_bn
 from cgankd.nets.zoo import NETS, require_positive_int
 
 

@@ -8,7 +8,7 @@ leaving blocks 3 and 4 at 4x4), and at 16 px it keeps the last blocks from shrin
 
 from torch import nn
 
-from cgankd.nets.base import MaxPoolAbove, StagedNet, conv_bn
+from cgankd.blocks.base import MaxPoolAbove, StagedNet, conv_bn
 from cgankd.nets.zoo import register_variant
 
 # Conv widths per block, the block lengths giving the named depth (convs + 1 linear layer;

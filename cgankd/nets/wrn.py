@@ -7,7 +7,7 @@ so stage outputs (the features) are pre-activation sums. No dropout, as in RepDi
 import torch
 from torch import nn
 
-from cgankd.nets.base import StagedNet, block_stages
+from cgankd.blocks.base import StagedNet, block_stages
 from cgankd.nets.zoo import register_variant
 
 STEM_WIDTH = 16
