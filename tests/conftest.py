@@ -57,3 +57,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+class Killed(Exception):
+    """A job killed mid-run (raised where a checkpoint was just saved)."""
+
+
+def kill_after(monkeypatch, desc: str, done: int) -> None:
+    """Make the resumable loop ``desc`` ("dre fit", "cGAN", ...) raise Killed right after the
+    checkpoint it saves at ``done`` units, as a kill between two saves would leave it."""
+    from cgankd.train.resume import Resume
+
+    def stop_if_asked(self, finished):
+        if self.desc == desc and finished == done:
+            raise Killed
+    monkeypatch.setattr(Resume, "stop_if_asked", stop_if_asked)

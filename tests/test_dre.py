@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import Killed, kill_after
 from scipy.stats import norm, spearmanr
 
 from cgankd.dre import (DRMLP, FIT_DEFAULTS, ClassFeatureExtractor, ClassLabelCode,
@@ -298,10 +299,6 @@ def test_fake_options_are_checked_naming_their_key():
                      where="dre.options.fit")
 
 
-class _Killed(Exception):
-    pass
-
-
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_banked_dre_stage_resumes_bit_for_bit(tmp_path, monkeypatch, task):
     """A fit killed midway re-makes its bank from the seed and ends where a whole one does;
@@ -312,7 +309,7 @@ def test_banked_dre_stage_resumes_bit_for_bit(tmp_path, monkeypatch, task):
     from cgankd.h5io import read_split
     from cgankd.stages import fit_dre as dre_stage
     from cgankd.stages.train_cgan import train_cgan
-    from cgankd.train.resume import Resume, load_checkpoint
+    from cgankd.train.resume import load_checkpoint
     paths = write_bar_splits(tmp_path, task)
     train_cgan(read_split(paths["train"]), GAN, tmp_path / "cgan", seed=0, progress=False)
     # val_every 0 keeps the last epoch (selection could keep the flat ratio of epoch 0 in both)
@@ -330,11 +327,8 @@ def test_banked_dre_stage_resumes_bit_for_bit(tmp_path, monkeypatch, task):
     run("fly", {**bank, "fakes": "on_the_fly"})
     monkeypatch.setattr(dre_stage, "DR_CHECKPOINT_EPOCHS", 2)
 
-    def killed_after(self, done):
-        if self.desc == "dre fit" and done == 4:
-            raise _Killed
-    monkeypatch.setattr(Resume, "stop_if_asked", killed_after)
-    with pytest.raises(_Killed):
+    kill_after(monkeypatch, "dre fit", 4)
+    with pytest.raises(Killed):
         run("cut", bank)
     monkeypatch.undo()
     run("cut", bank)

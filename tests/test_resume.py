@@ -16,16 +16,13 @@ from cgankd.stages import _training as stages
 from cgankd.train.model_file import load_model
 from cgankd.train.resume import Resume, key_parts, load_checkpoint
 from cgankd.train.trainer import fit
+from conftest import Killed, kill_after
 from toy_data import toy_split, write_bar_splits, write_toy_split
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = {"steps": 12, "batch_size": 16, "eval_every": 2, "checkpoint_every": 4, "crop_pad": 0,
           "flip": False, "lr": 0.05}
 NET = {"net": "cnn", "kwargs": {"width": 4, "blocks": 2}}
-
-
-class Killed(Exception):
-    pass
 
 
 @pytest.fixture
@@ -299,10 +296,7 @@ def test_dre_fit_resumes_without_retraining_its_extractor(tmp_path, monkeypatch)
     run("whole")
     monkeypatch.setattr(dre_stage, "DR_CHECKPOINT_EPOCHS", 2)
 
-    def killed_after(self, done):
-        if self.desc == "dre fit" and done == 4:
-            raise Killed
-    monkeypatch.setattr(Resume, "stop_if_asked", killed_after)
+    kill_after(monkeypatch, "dre fit", 4)
     with pytest.raises(Killed):
         run("cut")
     monkeypatch.undo()
