@@ -123,10 +123,10 @@ MISTAKES = [
     ("filter.options.relabel", True, "filter.options.relabel: set by each ladder rung"),
     ("subsample.options.method", "none", "subsample.options.method: set by each ladder rung"),
     ("fake.kd_methods", ["kd", "../x"], "fake.kd_methods[1]: unknown KD method '../x'"),
-    ("fake.count", 7000, "fake.count: 7000 fakes over 10 classes need 700 per class"),
-    ("filter.options.burnin_separate", True, "filter.options.burnin_separate: 150 burn-in "
-     "samples per class kept apart plus a quota of 500 need 650 per class, more than "
-     "subsample.options.per_class 600"),
+    ("fake.count", 8000, "fake.count: 8000 fakes over 10 classes need 800 per class"),
+    ("filter.options", {"mode": "per_class", "rho": 0.9, "burnin": 250, "burnin_separate": True},
+     "filter.options.burnin_separate: 250 burn-in samples per class kept apart plus a quota of "
+     "500 need 750 per class, more than subsample.options.per_class 700"),
     ("filter.options.burnin_separate", "yes", "filter.options.burnin_separate: must be"),
     ("gan.options.native_resolution", 32, "gan.options.native_resolution: 32 must be"),
     ("gan.options.diffaug", "color,colour", "gan.options.diffaug: unknown DiffAugment policy"),

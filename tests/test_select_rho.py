@@ -65,8 +65,12 @@ def test_defaults_and_off():
 
 
 def _config(**select_rho):
+    """The default config with the selection on, its pool pinned at 600 per class for 5,000
+    fakes (500 per class), so the pool checks below do not move with the default's margin."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["filter"]["select_rho"] = select_rho or {}
+    config["fake"]["count"] = 5000
+    config["subsample"]["options"]["per_class"] = 600
     return config
 
 
@@ -86,7 +90,7 @@ def test_plan_time_checks_name_the_key(edit, where):
 
 
 def test_the_pool_check_uses_the_smallest_rho():
-    # the default's 5,000 fakes over 10 classes need 500 per class of a pool of 600 per class
+    # 5,000 fakes over 10 classes need 500 per class of a pool of 600 per class
     assert config_error(_config(grid=[0.9, 1.0]), SCHEMA) is None  # 600 x 0.9 = 540 kept
     problem = config_error(_config(grid=[0.8, 1.0]), SCHEMA)  # 600 x 0.8 = 480 kept
     assert problem and "filter.select_rho.grid 0.8" in problem, problem
