@@ -23,61 +23,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from cgankd.conventions import LabelScale, to_float
 from cgankd.device import pick_device
-from cgankd.filtering import select_rows, teacher_scores
+from cgankd.filtering import select_rows
 from cgankd.filtering.rho_selection import read_chosen_rho
 from cgankd.formats import FAKE_SET, POOL
 from cgankd.h5io import StreamingH5Writer, check_h5, get_dataset, open_h5, read_array, read_chunks
 from cgankd.provenance import config_hash, volatile_provenance
+from cgankd.stages._pool_scores import score_pool
 # The options live torch-free (plan-time checks); FILTER_DEFAULTS stays importable from here.
 from cgankd.stage_options.fake import FILTER_DEFAULTS, checked_filter_options  # noqa: F401
 from cgankd.train.model_file import label_scale_of, load_model
 
 POOL_SCALARS = ("labels", "density_ratio", "index")  # per-sample columns held for the whole pool
-
-
-@torch.no_grad()
-def _teacher_outputs(teacher: torch.nn.Module, images: torch.Tensor,
-                     batch_size: int) -> torch.Tensor:
-    """The teacher's outputs for one chunk of uint8 images, left on their device.
-
-    The caller's chunks are a multiple of batch_size, so the batches are the pool's rows
-    [k b, (k + 1) b) whatever the chunk size, and the outputs do not depend on it.
-    """
-    outs = [teacher(to_float(images[i:i + batch_size])).float()
-            for i in range(0, len(images), batch_size)]
-    return torch.cat(outs)
-
-
-def _score_pool(pool_h5: str | Path, teacher: torch.nn.Module, labels: np.ndarray, task: str,
-                scale: LabelScale | None, batch_size: int, chunk_rows: int | None,
-                device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
-    """(losses, teacher labels) of every pooled fake, one chunk of images at a time.
-
-    A chunk's outputs cross to the host (a synchronisation) only once the next chunk has been
-    read, so on a GPU the host reads chunk k + 1 while the device scores chunk k.
-    """
-    teacher.eval()
-    losses, teacher_labels = [], []
-
-    def collect(rows: range, outputs: torch.Tensor) -> None:
-        chunk_losses, chunk_teacher = teacher_scores(outputs.cpu(), labels[rows.start:rows.stop],
-                                                     task, scale)
-        losses.append(chunk_losses)
-        teacher_labels.append(chunk_teacher)
-
-    pending = None  # (rows, outputs on the device) of the chunk being scored
-    for rows, chunk in read_chunks(pool_h5, ["images"], rows=chunk_rows, multiple_of=batch_size,
-                                   device=device):
-        if pending is not None:
-            collect(*pending)
-        pending = rows, _teacher_outputs(teacher, chunk["images"], batch_size)
-    if pending is None:  # an empty pool: the count check after selection names the problem
-        dtype = np.int64 if task == "classification" else np.float32
-        return torch.zeros(0), np.zeros(0, dtype)
-    collect(*pending)
-    return torch.cat(losses), np.concatenate(teacher_labels)
 
 
 def _write_kept(pool_h5: str | Path, out_h5: str | Path, kept: np.ndarray,
@@ -135,8 +92,8 @@ def run(pool: str | Path, teacher: str | Path, fakes: str | Path, *,
     teacher_net, meta = load_model(teacher, dev)
     scale = label_scale_of(meta) if task == "regression" else None
     labels = columns["labels"]
-    losses, teacher_labels = _score_pool(pool, teacher_net, labels, task, scale, batch_size,
-                                         chunk_rows, dev)
+    losses, teacher_labels = score_pool(pool, teacher_net, labels, task, scale, batch_size,
+                                        chunk_rows, dev)
     num_classes = int(pool_attrs["num_classes"]) if task == "classification" else None
     kept, cutoffs, _ = select_rows(losses, labels, opts, task, fake_count, num_classes,
                                    np.random.default_rng(seed))

@@ -24,16 +24,16 @@ import torch
 
 from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
-from cgankd.filtering import select_rows, teacher_scores
+from cgankd.filtering import select_rows
 from cgankd.filtering.rho_selection import FORMAT, TIE_RULE, choose_rho
 from cgankd.formats import POOL
 from cgankd.h5io import Split, atomic_path, check_h5, open_h5, read_array, read_chunks, write_split
 from cgankd.provenance import config_hash
 from cgankd.report.rho_selection import plot_rho_curve
 from cgankd.stage_options.fake import checked_filter_options, checked_select_rho
+from cgankd.stages._pool_scores import score_pool
 from cgankd.stages._training import train_model
 from cgankd.train.model_file import label_scale_of, load_model
-from cgankd.train.trainer import predict
 
 POOL_COLUMNS = ("images", "labels", "index")  # what the selection reads of the pool
 
@@ -41,23 +41,19 @@ POOL_COLUMNS = ("images", "labels", "index")  # what the selection reads of the 
 def _score_pool(pool: str | Path, teacher: str | Path, batch_size: int,
                 device: torch.device) -> tuple[dict[str, Any], np.ndarray, torch.Tensor,
                                                np.ndarray]:
-    """(pool attributes, labels, teacher losses, teacher labels) of every pooled fake."""
+    """(pool attributes, labels, teacher losses, teacher labels) of every pooled fake, scored
+    as filter_relabel scores them."""
     with open_h5(pool) as f:
         # the columns and attributes the selection reads; one clear line if one is missing
         attrs = check_h5(f, POOL, POOL_COLUMNS, attrs=("task",))
         labels = read_array(f, "labels")
     net, meta = load_model(teacher, device)
     scale = label_scale_of(meta) if attrs["task"] == "regression" else None
-    losses, teacher_labels = [], []
-    for rows, chunk in read_chunks(pool, ["images"], multiple_of=batch_size):
-        outputs = predict(net, chunk["images"], batch_size, device)
-        chunk_losses, chunk_teacher = teacher_scores(outputs, labels[rows.start:rows.stop],
-                                                     attrs["task"], scale)
-        losses.append(chunk_losses)
-        teacher_labels.append(chunk_teacher)
-    if not losses:
+    losses, teacher_labels = score_pool(pool, net, labels, attrs["task"], scale, batch_size,
+                                        None, device)
+    if len(losses) == 0:
         raise CgankdInputError(f"{pool}: the pool holds no fakes")
-    return attrs, labels, torch.cat(losses), np.concatenate(teacher_labels)
+    return attrs, labels, losses, teacher_labels
 
 
 def _write_fakes(pool: str | Path, out_h5: Path, kept: np.ndarray, labels: np.ndarray,
