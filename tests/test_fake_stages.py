@@ -19,6 +19,7 @@ from cgankd.formats import check_fields
 from cgankd.gan.generate import generate_to_h5
 from cgankd.h5io import check_h5, decode_attrs, open_h5, read_array, read_split
 from cgankd.stage_options.ladder import options_for_method
+from cgankd.stages import _pool as pool_passes
 from cgankd.stages import filter_relabel as filter_stage
 from cgankd.stages._training import train_model
 from cgankd.stages.fake_quality import run as write_quality
@@ -204,7 +205,7 @@ def test_filter_output_does_not_depend_on_the_read_chunk_size(trained, pool, mon
     same file as one chunk for the whole pool, datasets and attributes alike."""
     task, folder, _ = trained
     chunk_lengths = []
-    real_read_chunks = filter_stage.read_chunks
+    real_read_chunks = pool_passes.read_chunks  # the filter's chunked passes over the pool
 
     def recording_read_chunks(*args, **kwargs):
         for rows, chunk in real_read_chunks(*args, **kwargs):
@@ -224,7 +225,7 @@ def test_filter_output_does_not_depend_on_the_read_chunk_size(trained, pool, mon
                                  options=options, chunk_rows=10_000)
         assert (summary["rho"] is None) == (mode == "none")  # no rho an unfiltered set never used
         with monkeypatch.context() as patch:
-            patch.setattr(filter_stage, "read_chunks", recording_read_chunks)
+            patch.setattr(pool_passes, "read_chunks", recording_read_chunks)
             patch.setattr(filter_stage, "read_array", read_array_but_not_images)
             filter_relabel(pool, folder / "teacher.pt", small, fake_count=12, seed=0,
                            options=options, chunk_rows=1)  # rounded up to the batch size

@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from cgankd.device import pick_device
 from cgankd.filtering import select_rows
 from cgankd.filtering.rho_selection import read_chosen_rho
 from cgankd.formats import FAKE_SET, POOL
-from cgankd.h5io import StreamingH5Writer, check_h5, get_dataset, open_h5, read_array, read_chunks
+from cgankd.h5io import StreamingH5Writer, check_h5, get_dataset, open_h5, read_array
 from cgankd.provenance import config_hash, volatile_provenance
-from cgankd.stages._pool_scores import score_pool
+from cgankd.stages._pool import kept_chunks, score_pool
 # The options live torch-free (plan-time checks); FILTER_DEFAULTS stays importable from here.
 from cgankd.stage_options.fake import FILTER_DEFAULTS, checked_filter_options  # noqa: F401
 from cgankd.train.model_file import label_scale_of, load_model
@@ -52,14 +51,9 @@ def _write_kept(pool_h5: str | Path, out_h5: str | Path, kept: np.ndarray,
              **{name: (values.shape[1:], values.dtype) for name, values in columns.items()}}
     with StreamingH5Writer(out_h5, specs, attrs, volatile_provenance(),
                            kind=FAKE_SET) as writer:
-        for rows, chunk in read_chunks(pool_h5, ["images"], rows=chunk_rows,
-                                       multiple_of=batch_size):
-            first, last = np.searchsorted(kept, [rows.start, rows.stop])
-            if first == last:
-                continue
-            local = torch.from_numpy(kept[first:last] - rows.start)
-            writer.append(images=chunk["images"][local].numpy(),
-                          **{name: values[first:last] for name, values in columns.items()})
+        for where, chunk in kept_chunks(pool_h5, kept, ["images"], chunk_rows, batch_size):
+            writer.append(images=chunk["images"],
+                          **{name: values[where] for name, values in columns.items()})
 
 
 def run(pool: str | Path, teacher: str | Path, fakes: str | Path, *,

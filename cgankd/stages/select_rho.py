@@ -27,11 +27,11 @@ from cgankd.errors import CgankdInputError
 from cgankd.filtering import select_rows
 from cgankd.filtering.rho_selection import FORMAT, TIE_RULE, choose_rho
 from cgankd.formats import POOL
-from cgankd.h5io import Split, atomic_path, check_h5, open_h5, read_array, read_chunks, write_split
+from cgankd.h5io import Split, atomic_path, check_h5, open_h5, read_array, write_split
 from cgankd.provenance import config_hash
 from cgankd.report.rho_selection import plot_rho_curve
 from cgankd.stage_options.fake import checked_filter_options, checked_select_rho
-from cgankd.stages._pool_scores import score_pool
+from cgankd.stages._pool import kept_chunks, score_pool
 from cgankd.stages._training import train_model
 from cgankd.train.model_file import label_scale_of, load_model
 
@@ -60,11 +60,9 @@ def _write_fakes(pool: str | Path, out_h5: Path, kept: np.ndarray, labels: np.nd
                  attrs: Mapping[str, Any]) -> None:
     """The kept rows of the pool (sorted ``kept``) with ``labels`` as a training file."""
     images, index = [], []
-    for rows, chunk in read_chunks(pool, ["images", "index"]):
-        first, last = np.searchsorted(kept, [rows.start, rows.stop])
-        local = torch.from_numpy(kept[first:last] - rows.start)
-        images.append(chunk["images"][local].numpy())
-        index.append(chunk["index"][local].numpy())
+    for _, chunk in kept_chunks(pool, kept, ["images", "index"]):
+        images.append(chunk["images"])
+        index.append(chunk["index"])
     write_split(out_h5, Split(images=np.concatenate(images), labels=labels,
                               index=np.concatenate(index), attrs=dict(attrs)))
 

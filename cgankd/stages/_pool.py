@@ -1,7 +1,9 @@
-"""The teacher's score of every pooled fake, shared by ``filter_relabel`` and ``select_rho``:
-one scoring for both, so a rho the selection tries keeps exactly the fakes the filter keeps at it.
+"""The two passes over a fake pool that ``filter_relabel`` and ``select_rho`` share: the
+teacher's score of every pooled fake (one scoring for both, so a rho the selection tries keeps
+exactly the fakes the filter keeps at it), and the kept rows read back chunk by chunk.
 """
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +55,17 @@ def score_pool(pool_h5: str | Path, teacher: torch.nn.Module, labels: np.ndarray
         return torch.zeros(0), np.zeros(0, dtype)
     collect(*pending)
     return torch.cat(losses), np.concatenate(teacher_labels)
+
+
+def kept_chunks(pool_h5: str | Path, kept: np.ndarray, names: Sequence[str],
+                chunk_rows: int | None = None, multiple_of: int = 1
+                ) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
+    """(where in ``kept``, the kept rows of columns ``names``) per chunk of the pool that holds
+    any; ``kept`` is sorted. Memory holds one chunk, whatever the pool's size."""
+    for rows, chunk in read_chunks(pool_h5, list(names), rows=chunk_rows,
+                                   multiple_of=multiple_of):
+        first, last = np.searchsorted(kept, [rows.start, rows.stop])
+        if first == last:
+            continue
+        local = torch.from_numpy(kept[first:last] - rows.start)
+        yield slice(int(first), int(last)), {name: chunk[name][local].numpy() for name in names}
