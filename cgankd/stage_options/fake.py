@@ -28,7 +28,20 @@ SUBSAMPLE_DEFAULTS: dict[str, Any] = {
     "max_batches": 500,  # per class/label: fail clearly instead of looping forever
     "label_window": True,  # regression: the zeta-window label-consistency check (cDR-RS)
     "zeta_mult": 6.0,  # zeta = zeta_mult * kappa_base (published: 6)
+    # regression, method cdrrs: the label psi is conditioned on and the kept sample is stored
+    # with. "target" (published): the grid's target y for both, whatever y' the window drew
+    # the sample at; "drawn": the drawn y' for both (this package before 2026-11, the
+    # README's earlier digits_angle numbers). Classification draws at y itself: same either way.
+    "psi_label": "target",
 }
+# The authors' regression sampler (UBCDingXin/cDR-RS, RC-49/cDR-RS/main.py):
+# fn_sampleGAN_given_label draws y' in [y - kappa, y + kappa] (main.py:228-231) but returns
+# every sample labelled y (main.py:278 "use assigned label"); fn_enhancedSampler_given_label
+# scores those labels, comp_cond_density_ratio(batch_imgs, batch_labels) (main.py:434, 449),
+# and returns the kept images with given_label (main.py:466). UTKFace/cDR-RS/main.py the same
+# (247-248, 297, 467, 484). cGAN-KD's own samplers do the same (UTKFace/generate_synthetic_data.py:381,
+# 540-552, 569; SteeringAngle/generate_synthetic_data.py:352, 523, 540).
+PSI_LABELS = ("target", "drawn")
 
 FILTER_DEFAULTS: dict[str, Any] = {
     "mode": "per_class",  # per_class (v3) | global (v1, regression) | none
@@ -143,6 +156,7 @@ def checked_subsample_options(options: Mapping[str, Any] | None,
     for key in ("reuse_burnin", "label_window"):
         _require_bool(opts[key], f"{where}.{key}")
     require_number(opts["zeta_mult"], f"{where}.zeta_mult", 0, low_open=True)
+    require_choice(opts["psi_label"], PSI_LABELS, f"{where}.psi_label")
     return opts
 
 

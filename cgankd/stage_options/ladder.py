@@ -19,7 +19,7 @@ RUNGS: dict[str, dict[str, Any]] = {
 
 # Options only the density-ratio sampler reads: plain generation (method none) ignores them,
 # so the unprocessed pool's rule does not see them and does not rerun when they change.
-CDRRS_ONLY = ("n_burnin", "reuse_burnin", "label_window", "zeta_mult")
+CDRRS_ONLY = ("n_burnin", "reuse_burnin", "label_window", "zeta_mult", "psi_label")
 # Filter options an unfiltered rung does not use: dropped, so tuning the filter reruns only
 # the rungs it changes, and their summaries report no rho they did not apply.
 FILTER_ONLY = ("rho", "burnin", "burnin_separate", "mode")

@@ -10,6 +10,10 @@ Regression samples are drawn on a grid of target labels (``label_grid``: n midpo
 label range, the integers or a linspace in label units, or the test split's distinct labels); with ``label_window`` each proposal
 is generated at y' ~ U[y - zeta, y + zeta] and kept only if the autoencoder's predicted label
 falls inside that window (zeta = zeta_mult * kappa_base, the CcGAN's vicinity width).
+``psi_label: target`` (published) scores psi(h | y) at the target y and stores the kept sample
+with y, as the authors' sampler does (UBCDingXin/cDR-RS RC-49/cDR-RS/main.py:228-231 draws y',
+278 labels the batch y, 449 scores it at y, 466 returns it with y; the sources are listed at
+PSI_LABELS in cgankd/stage_options/fake.py); ``drawn`` scores and stores the drawn y'.
 """
 
 import json
@@ -96,6 +100,7 @@ def run(generator: str | Path, dre: str | Path | None, pool: str | Path,
     if use_dre:
         extractor, psi, class_code, _ = load_dre(dre, dev)
     window = task == "regression" and use_dre and bool(opts["label_window"])
+    at_target = opts["psi_label"] == "target"  # psi's label and the stored one: y, not y'
     zeta = float(opts["zeta_mult"]) * float(source.meta.get("kappa_base", 0.0)) if window else 0.0
     if window and zeta <= 0:
         raise CgankdInputError("subsample.label_window: the generator records no kappa_base")
@@ -121,9 +126,10 @@ def run(generator: str | Path, dre: str | Path | None, pool: str | Path,
                            mininterval=5):
             def propose(n: int, target=target):
                 """n proposals at ``target`` with their psi, scored once and carried along."""
-                labels = (window_labels(float(target), zeta, n, gen) if window
-                          else target.repeat(n)).to(dev)
-                x = source.images(labels, gen)
+                drawn = (window_labels(float(target), zeta, n, gen) if window
+                         else target.repeat(n)).to(dev)
+                x = source.images(drawn, gen)
+                labels = target.repeat(n).to(dev) if at_target else drawn
                 if not use_dre:
                     return x, labels, torch.ones(n, device=dev)
                 with torch.no_grad():
