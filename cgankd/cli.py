@@ -3,6 +3,7 @@
     cgankd generate results/<exp>/cgan/generator.pt --per-class 100 --out fakes.h5
     cgankd generate generator.pt --labels 0:90:0.5 --png angles/      (regression)
     cgankd info results/<exp>/fake/chain0/rung.h5 [--json]
+    cgankd estimate --configfile config/experiments/cifar10_v1_50k.yaml   (GPU-hours)
 
 Bad input (a missing file, a file that is no cgankd file or not of the kind asked for, a label
 outside the generator's range) ends with one line naming it on stderr and exit status 2.
@@ -182,7 +183,26 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from cgankd.h5io import atomic_path
+    from cgankd.report.compute_estimate import as_json, estimate, render
+    from cgankd.report.compute_sizes import resolve_config
+
+    if not args.tflops > 0:
+        raise CgankdInputError(f"--tflops must be > 0, got {args.tflops}")
+    if not 0 < args.utilisation <= 1:
+        raise CgankdInputError(f"--utilisation must lie in (0, 1], got {args.utilisation}")
+    result = estimate(resolve_config(args.configfile or []))
+    print(render(result, args.tflops, args.utilisation))
+    if args.json:
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(as_json(result, args.tflops, args.utilisation), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from cgankd.report.compute_sizes import DEFAULT_UTILISATION, H200_BF16_DENSE_TFLOPS
+
     parser = _Parser(prog="cgankd", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     gen = sub.add_parser("generate", help="draw images from a generator.pt into an HDF5 "
@@ -212,6 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("files", nargs="+", help="files to describe")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(run=cmd_info)
+    est = sub.add_parser("estimate", help="estimated GPU-hours of a pipeline run, per stage "
+                         "(an estimate from counted FLOPs, not measured)")
+    est.add_argument("--configfile", action="append", help="a config file, as snakemake "
+                     "--configfile (repeat to overlay; none: config/config.yaml)")
+    est.add_argument("--tflops", type=float, default=H200_BF16_DENSE_TFLOPS,
+                     help=f"peak TFLOPS of the GPU (default {H200_BF16_DENSE_TFLOPS:g}: "
+                     f"NVIDIA H200 bf16 dense)")
+    est.add_argument("--utilisation", type=float, default=DEFAULT_UTILISATION,
+                     help=f"sustained share of the peak (default {DEFAULT_UTILISATION:g})")
+    est.add_argument("--json", help="also write the estimate and its assumptions here")
+    est.set_defaults(run=cmd_estimate)
     return parser
 
 

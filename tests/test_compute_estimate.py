@@ -1,0 +1,110 @@
+"""The GPU-hours estimate (cgankd estimate): FLOPs counted right, image passes read from the
+config as the workflow expands it, and the CLI's table and one-line errors."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from cgankd.cli import EXIT_BAD_INPUT, main
+from cgankd.report import compute_estimate
+from cgankd.report.compute_flops import forward_flops, net_flops
+from cgankd.report.compute_sizes import LABEL, Sizes, resolve_config, split_sizes
+
+
+def test_forward_flops_of_a_linear_and_a_conv_layer_equal_the_hand_count():
+    # 2 FLOPs per multiply-add: Linear 10 -> 20 is 10 x 20 MACs per row
+    assert forward_flops(torch.nn.Linear(10, 20), torch.zeros(1, 10)) == 2 * 10 * 20
+    # Conv 3 -> 8, 3x3, same padding on 5x5: every output pixel of every channel takes 3x3x3
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+    assert forward_flops(conv, torch.zeros(1, 3, 5, 5)) == 2 * (8 * 5 * 5) * (3 * 3 * 3)
+
+
+def test_a_registry_net_is_counted_on_the_meta_device_without_weights():
+    sizes = Sizes(100, 10, 10, 3, 32, 10, "test")
+    vgg = net_flops({"net": "vgg11", "kwargs": {}}, sizes)
+    # VGG-11 at 32 px is ~0.15-0.3 GMACs in its CIFAR forms; a wrong input size or a
+    # counter that misses convolutions lands far outside
+    assert 2e8 < vgg < 8e8
+
+
+def _tiny(tmp_path, **over):
+    """The default config with one net, one seed, no fakes: every pass countable by hand."""
+    text = {"experiment": "tiny",
+            "teacher": {"recipe": {"steps": 10, "batch_size": 4, "eval_every": 5}},
+            "students": {"methods": ["none", "kd"], "seeds": [0, 1],
+                         "recipe": {"budget": "epochs", "epochs": 3, "batch_size": 64,
+                                    "eval_every": 7}},
+            "fake": {"enabled": False}, "convergence": {"enabled": True, "factor": 2},
+            **over}
+    base = yaml.safe_load(open("config/config.yaml"))
+    for key, value in text.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
+    base["students"]["recipes"] = {}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def test_image_passes_of_a_tiny_config_equal_the_hand_computation(tmp_path, monkeypatch):
+    # one FLOP per forward pass of any net: the FLOPs are then the weighted image passes
+    monkeypatch.setattr(compute_estimate, "net_flops", lambda spec, sizes: 1)
+    config = resolve_config([_tiny(tmp_path)])
+    sizes = split_sizes(config)
+    assert (sizes.train, sizes.val, sizes.test) == (500, 100, 1078)  # 50 / 10 per class
+    stages = compute_estimate.estimate(config)["stages"]
+    # teacher: 10 steps x 4 images x (forward + 2x backward), 2 validation passes, test once
+    teacher = 10 * 4 * 3 + (10 // 5) * 100 + 1078
+    assert stages["teachers"] == {"runs": 1, "flops": teacher}
+    # students, budget epochs: ceil(3 x 500 / 64) = 24 steps of 64; KD adds a teacher forward
+    steps = -(-3 * 500 // 64)
+    scored = steps // 7 * 100 + 1078
+    nokd, kd = steps * 64 * 3 + scored, steps * 64 * (3 + 1) + scored
+    assert stages["students"] == {"runs": 4, "flops": 2 * (nokd + kd)}  # 2 seeds
+    # convergence at 2x: the teacher's 20 steps, NOKD's 6 epochs, per seed
+    steps2 = -(-6 * 500 // 64)
+    conv = 20 * 4 * 3 + 4 * 100 + 1078 + 2 * (steps2 * 64 * 3 + steps2 // 7 * 100 + 1078)
+    assert stages["convergence"] == {"runs": 3, "flops": conv}
+    assert "cGAN" not in stages  # fakes off: no GAN, DRE, sampling or filtering
+
+
+def test_student_runs_follow_the_variants_seeds_and_nets_the_workflow_expands():
+    stages = compute_estimate.estimate(resolve_config([]))["stages"]
+    # digits default: 1 net x (NOKD, KD, cGAN-KD, cGAN-KD + KD) x 5 seeds
+    assert stages["students"]["runs"] == 1 * 4 * 5
+    # one subsample pool (cdrrs) per fake chain, four quality rungs on the first
+    assert stages["CAS"]["runs"] == 4 * 1
+
+
+def test_cli_prints_the_labelled_table_for_the_default_and_a_published_config(tmp_path,
+                                                                             capsys):
+    assert main(["estimate"]) == 0
+    out = capsys.readouterr().out
+    assert LABEL in out and "| students |" in out and "total" in out
+    out_json = tmp_path / "e.json"
+    assert main(["estimate", "--configfile", "config/experiments/cifar10_v1_10k.yaml",
+                 "--tflops", "100", "--utilisation", "0.5", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "cifar10_v1_10k" in out and LABEL in out and "| cGAN |" in out
+    blob = json.loads(out_json.read_text())
+    assert blob["label"] == LABEL and blob["assumptions"]["peak_tflops"] == 100
+    total = blob["total"]
+    assert total["gpu_hours"] == pytest.approx(total["flops"] / (100e12 * 0.5) / 3600)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--configfile", "no/such.yaml"], "no/such.yaml: config file not found"),
+    (["--utilisation", "1.5"], "--utilisation must lie in (0, 1]"),
+])
+def test_cli_bad_input_is_one_line(args, message, capsys):
+    assert main(["estimate", *args]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_an_unknown_experiment_key_is_one_line_naming_it(tmp_path, capsys):
+    path = _tiny(tmp_path, bogus_section={"x": 1})
+    assert main(["estimate", "--configfile", str(path)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "config key bogus_section: unknown key" in err and err.count("\n") == 1
