@@ -2,6 +2,10 @@
 config as the workflow expands it, and the CLI's table and one-line errors."""
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -73,7 +77,7 @@ def test_student_runs_follow_the_variants_seeds_and_nets_the_workflow_expands():
     stages = compute_estimate.estimate(resolve_config([]))["stages"]
     # digits default: 1 net x (NOKD, KD, cGAN-KD, cGAN-KD + KD) x 5 seeds
     assert stages["students"]["runs"] == 1 * 4 * 5
-    # one subsample pool (cdrrs) per fake chain, four quality rungs on the first
+    # CAS: the first net on each of the four ladder rungs' fakes alone, one seed
     assert stages["CAS"]["runs"] == 4 * 1
 
 
@@ -108,3 +112,23 @@ def test_an_unknown_experiment_key_is_one_line_naming_it(tmp_path, capsys):
     assert main(["estimate", "--configfile", str(path)]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "config key bogus_section: unknown key" in err and err.count("\n") == 1
+
+
+def test_run_counts_equal_the_jobs_the_workflow_plans(tmp_path):
+    """The estimate expands variants, seeds, nets, fake chains and rungs as rules/common.smk
+    does: its run counts equal the jobs of a real dry run of a published file."""
+    repo = Path(__file__).resolve().parents[1]
+    config = "config/experiments/cifar10_v1_50k.yaml"
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(repo / "Snakefile"),
+                          "-d", str(tmp_path / "work"), "--cores", "1", "--configfile",
+                          str(repo / config)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    jobs = dict((name, int(count)) for name, count in
+                re.findall(r"^(\w+)\s+(\d+)$", run.stdout, re.MULTILINE))
+    stages = compute_estimate.estimate(resolve_config([repo / config]))["stages"]
+    assert stages["students"]["runs"] == jobs["train_student"]
+    assert stages["convergence"]["runs"] == jobs["train_convergence"]
+    assert stages["subsample"]["runs"] == jobs["subsample"]
+    assert stages["filter"]["runs"] == jobs["filter_relabel"]
+    assert stages["CAS"]["runs"] == jobs["train_cas"]
+    assert stages["quality"]["runs"] == jobs["train_metric_net"] + jobs["fake_quality"]
