@@ -40,7 +40,8 @@ rule fit_dre:
         model=f"{RESULTS}/dre/dre.pt",
         curves=f"{RESULTS}/dre/curves.json",
     params:
-        options=config["dre"]["options"],
+        # the DR fit's label window is the sampler's unless dre.options.fit sets its own
+        options=with_sampler_window(config["dre"]["options"], config["subsample"]["options"]),
         seed=config["dre"]["seed"],
         device=config["device"],
         accel=config["accel"],

@@ -16,7 +16,11 @@ optimiser, schedule, curves, selection and the random generators it draws from),
 
 Fakes: ``fake_sampler`` turns the caller's "features of fakes at these labels" function into
 the fit's ``fake_batch``, either as published (fresh fakes every step) or from a bank made once
-before the fit (options ``fakes`` and ``bank_per_real``).
+before the fit (options ``fakes`` and ``bank_per_real``). For regression ``windowed`` wraps
+that function into cDR-RS's label window (the fake for a real y made at y' in [y - zeta,
+y + zeta], remade while the autoencoder's label falls outside, then dropped with its real
+partner; psi conditioned on y), and ``balanced_batches`` draws label-balanced real batches;
+the published sources are cited at FIT_DEFAULTS (cgankd/stage_options/dre.py).
 """
 
 import contextlib
@@ -30,6 +34,7 @@ from torch import nn
 from cgankd.dre.loss import penalised_softplus_loss
 from cgankd.errors import CgankdInputError
 from cgankd.options import merge_options
+from cgankd.sampling import in_window, window_labels
 from cgankd.train.resume import Resume, restore_rng, rng_state
 from cgankd.stage_options.dre import FIT_DEFAULTS
 
@@ -37,8 +42,11 @@ Batch = tuple[torch.Tensor, torch.Tensor]  # (features h, labels or label codes)
 # Held-out (h_real, y_real, h_fake, y_fake): real features not used for fitting, and fakes at
 # their labels, fixed for the whole fit so every evaluation sees the same samples.
 Heldout = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-# make(labels, generator) -> features of one fake per label, drawing from ``generator``
-MakeFakes = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+# make(labels, generator) -> features of one fake per label, drawing from ``generator``; or
+# (features, keep): keep marks the fakes that passed the label window (``windowed``)
+MakeFakes = Callable[[torch.Tensor, torch.Generator], Any]
+# make(labels, generator) -> (features, predicted normalised label) of one fake per label
+MakeScored = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 # Labels per call when a bank is made: the stage's embedding batch.
 BANK_CHUNK = 512
@@ -78,20 +86,30 @@ class FakeBank:
     @classmethod
     def build(cls, make: MakeFakes, labels: torch.Tensor, per_label: int,
               generator: torch.Generator, where: str = "dre.fit") -> "FakeBank":
-        """per_label fakes for each entry of ``labels`` (repeats make larger groups)."""
+        """per_label fakes for each entry of ``labels`` (repeats make larger groups); a make
+        that returns (features, keep) banks only the kept fakes, under the label asked for."""
         labels = labels.reshape(-1)
-        count = len(labels) * per_label
-        # the first chunk shows the feature size: check the bank's before the memory is spent
-        first = make(labels.repeat(-(-BANK_CHUNK // len(labels)))[:min(BANK_CHUNK, count)],
-                     generator)
-        size = count * first[0].numel() * first.element_size()
-        if size > BANK_MAX_BYTES:
-            raise CgankdInputError(f"{where}.bank_per_real: a bank of {count} fakes needs "
-                                   f"{size / 2**30:.1f} GiB (limit {BANK_MAX_BYTES / 2**30:.0f}"
-                                   f"); lower it or use fakes: on_the_fly")
         y = labels.repeat(per_label)
-        h = [first] + [make(chunk, generator) for chunk in y[BANK_CHUNK:].split(BANK_CHUNK)]
-        return cls(torch.cat(h), y)
+        h, kept = [], []
+        for i, chunk in enumerate(y.split(BANK_CHUNK)):
+            made = make(chunk, generator)
+            feats, keep = made if isinstance(made, tuple) else (made, None)
+            if i == 0:  # the first chunk shows the feature size: check before memory is spent
+                size = len(y) * feats[0].numel() * feats.element_size()
+                if size > BANK_MAX_BYTES:
+                    raise CgankdInputError(
+                        f"{where}.bank_per_real: a bank of {len(y)} fakes needs "
+                        f"{size / 2**30:.1f} GiB (limit {BANK_MAX_BYTES / 2**30:.0f}); lower "
+                        f"it or use fakes: on_the_fly")
+            h.append(feats if keep is None else feats[keep])
+            kept.append(chunk if keep is None else chunk[keep.to(chunk.device)])
+        y_kept = torch.cat(kept)
+        lost = labels[~torch.isin(labels, y_kept)]
+        if len(lost):
+            raise CgankdInputError(f"{where}.label_window: none of the {per_label} banked fakes "
+                                   f"at label {lost[0].item():.6g} passed the autoencoder's label "
+                                   f"check; raise bank_per_real or window_retries")
+        return cls(torch.cat(h), y_kept)
 
     def sample(self, y: torch.Tensor, generator: torch.Generator) -> Batch:
         """(one bank feature per entry of y at its label, y); uniform within each label."""
@@ -107,16 +125,65 @@ class FakeBank:
         return self.h[rows.to(self.h.device)], y
 
 
+def windowed(make: MakeScored, zeta: float, retries: int) -> MakeFakes:
+    """cDR-RS's label window around make: for each label y, a fake generated at y' ~ U[y -
+    zeta, y + zeta] (clipped to [0, 1]); those whose predicted label (clamped to [0, 1]) lies
+    outside the window are remade at the same y' with fresh noise, up to ``retries`` rounds.
+    Returns make'(y, generator) -> (features, keep), keep marking the fakes inside."""
+    def make_windowed(y: torch.Tensor, generator: torch.Generator):
+        y = y.reshape(-1)
+        drawn = window_labels(y, zeta, len(y), generator)
+        h, pred = make(drawn, generator)
+        y = y.to(pred.device)
+        keep = in_window(pred.clamp(0, 1), y, zeta)
+        for _ in range(retries):
+            redo = (~keep).nonzero().reshape(-1)
+            if len(redo) == 0:
+                break
+            h_new, pred_new = make(drawn[redo.to(drawn.device)], generator)
+            h[redo.to(h.device)] = h_new
+            keep[redo] = in_window(pred_new.clamp(0, 1), y[redo], zeta)
+        return h, keep
+    return make_windowed
+
+
+def balanced_batches(labels: torch.Tensor, batch: int,
+                     generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch of label-balanced row batches, as published for regression: max(1, N //
+    batch) batches, each of ``batch`` labels drawn uniformly with replacement among the
+    distinct ``labels``, each then an index drawn uniformly among the rows with that label."""
+    values, group, counts = torch.unique(labels.reshape(-1).cpu(), return_inverse=True,
+                                         return_counts=True)
+    order = torch.argsort(group, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    n = max(1, len(group) // batch) * batch
+    pick = torch.randint(len(values), (n,), generator=generator)
+    offset = (torch.rand(n, generator=generator) * counts[pick]).long()
+    rows = order[starts[pick] + torch.minimum(offset, counts[pick] - 1)]
+    return list(rows.to(labels.device).split(batch))
+
+
 def fake_sampler(make: MakeFakes, labels: torch.Tensor, options: Mapping[str, Any] | None, *,
                  generator: torch.Generator, bank_generator: torch.Generator,
                  where: str = "dre.fit") -> Callable[[torch.Tensor], Batch]:
     """The fit's ``fake_batch``: per options ``fakes``, fresh fakes from make(y, generator)
     every call (published), or draws (from ``generator``) from a FakeBank of bank_per_real
     fakes per entry of ``labels`` (the real training labels), made now from
-    ``bank_generator``, whose seed alone fixes the bank (a resumed fit re-makes it)."""
+    ``bank_generator``, whose seed alone fixes the bank (a resumed fit re-makes it).
+    A ``windowed`` make: fresh fakes come as (h, y, keep), y the real labels psi is
+    conditioned on; the bank holds only kept fakes, filed under the real label."""
     opts = merge_options(DEFAULTS, options, where)
     if opts["fakes"] == "on_the_fly":
-        return lambda y: (make(y, generator), y)
+        def fresh(y: torch.Tensor):
+            made = make(y, generator)
+            if not isinstance(made, tuple):
+                return made, y
+            if not made[1].any():
+                raise CgankdInputError(f"{where}.label_window: no fake of a batch of {len(y)} "
+                                       f"passed the autoencoder's label check; raise "
+                                       f"window_retries or zeta_mult")
+            return made[0], y, made[1]
+        return fresh
     if opts["fakes"] != "bank":
         raise CgankdInputError(f"{where}.fakes: {opts['fakes']!r} is not one of on_the_fly, bank")
     bank = FakeBank.build(make, labels, int(opts["bank_per_real"]), bank_generator, where)
@@ -136,7 +203,8 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
     """Train ``model`` (psi(h, code), e.g. a DRMLP) in place; return one loss dict per epoch.
 
     real_batches() is called once per epoch and yields (h_real, y_real). For each, the fakes
-    are made at the same labels, as published: fake_batch(y_real) -> (h_fake, y_fake).
+    are made at the same labels, as published: fake_batch(y_real) -> (h_fake, y_fake), or
+    (h_fake, y_fake, keep): pairs whose keep is False are dropped, real and fake alike.
     label_code maps a y to the code psi is conditioned on (ClassLabelCode for classes, the
     CcGAN's y2h for regression); without it the y's are used as codes directly. Its
     parameters are trained alongside the model only when train_label_code is True (the
@@ -219,7 +287,11 @@ def fit_density_ratio(model: nn.Module, real_batches: Callable[[], Iterable[Batc
             sums: dict[str, float] = {}
             count = 0
             for h_real, y_real in real_batches():
-                h_fake, y_fake = fake_batch(y_real)
+                h_fake, y_fake, *keep = fake_batch(y_real)
+                if keep:  # fakes outside their label window go, with their real partners
+                    keep = keep[0].to(h_real.device)
+                    h_real, y_real, h_fake, y_fake = (h_real[keep], y_real[keep],
+                                                      h_fake[keep], y_fake[keep])
                 loss, parts = penalised_softplus_loss(ratios(h_real, y_real),
                                                       ratios(h_fake, y_fake), lam=opts["lam"])
                 optimiser.zero_grad(set_to_none=True)

@@ -155,12 +155,24 @@ def rejection_sample(propose: Callable[[int], Samples], ratio: Callable[[Samples
     return RejectionResult(samples=samples, psi=torch.cat(kept_psi), stats=stats)
 
 
-def window_labels(y: float, zeta: float, n: int, generator: torch.Generator) -> torch.Tensor:
+def window_labels(y: float | torch.Tensor, zeta: float, n: int,
+                  generator: torch.Generator) -> torch.Tensor:
     """n labels y' ~ U[y - zeta, y + zeta] with the window clipped to [0, 1] (cDR-RS window).
 
     The window is clipped before drawing (uniform on [max(0, y - zeta), min(1, y + zeta)])
     rather than clamping the draws, which would pile probability mass on exactly 0 and 1.
+    A tensor y (n entries; the DR fit's real labels) gives one y' in each entry's window, on
+    y's device.
     """
+    if isinstance(y, torch.Tensor):
+        y = y.reshape(-1)
+        if len(y) != n or zeta < 0 or bool(((y < 0) | (y > 1)).any()):
+            raise CgankdInputError(f"label window needs {n} labels in [0, 1] and zeta >= 0, "
+                                   f"got {len(y)} in [{y.min().item()}, {y.max().item()}], "
+                                   f"zeta={zeta}")
+        low, high = (y - zeta).clamp(min=0.0), (y + zeta).clamp(max=1.0)
+        uniform = torch.rand(n, generator=generator, device=generator.device).to(y.device)
+        return low + (high - low) * uniform
     low, high = max(0.0, y - zeta), min(1.0, y + zeta)
     if not 0.0 <= y <= 1.0 or zeta < 0:
         raise CgankdInputError(f"label window needs y in [0, 1] and zeta >= 0, got y={y}, "

@@ -6,6 +6,7 @@ from typing import Any
 
 from cgankd.errors import CgankdInputError
 from cgankd.options import merge_options, require_choice, require_int, require_number
+from cgankd.stage_options.fake import SUBSAMPLE_DEFAULTS
 from cgankd.stage_options.recipe import checked_recipe
 
 # The density-ratio fit (cgankd/dre/fit.py), dre.options.fit.
@@ -30,9 +31,55 @@ FIT_DEFAULTS: dict[str, Any] = {
     # vectors in memory.
     "fakes": "on_the_fly",
     "bank_per_real": 10,
+    # Regression only (classification ignores these three and real_batches). The authors' DR
+    # fit (UBCDingXin/cDR-RS RC-49/cDR-RS/train_cdre.py; UTKFace/cDR-RS/train_cdre.py the
+    # same 14-15 lines later): for each real label y the
+    # fake is generated at y' ~ U[y - kappa, y + kappa] (train_cdre.py:138-151, not clipped:
+    # 143-144 commented out; here the window is clipped to [0, 1] as the sampler's is), fakes
+    # whose autoencoder label falls outside the window are regenerated up to reg_niters rounds
+    # (164-182) and those still outside are dropped with their real partners (184-188), and
+    # psi of both is conditioned on the real y (204-206). kappa is one value, --dre_kappa,
+    # shared by the fit (main.py:370) and the sampler (main.py:228-229): -6 = 6 * the largest
+    # label gap (main.py:169-177, scripts/run_train.sh DRE_KAPPA=-6). cGAN-KD's own scripts
+    # leave --dre_kappa at 0 (UTKFace/opts.py:145, SteeringAngle/opts.py:139): no window in
+    # the fit (train_cdre.py:209-213 fakes at y exactly) nor in the sampler. So the fit's
+    # window is the sampler's: the workflow fills label_window and zeta_mult from
+    # subsample.options unless dre.options.fit sets them (with_sampler_window); the values
+    # here are for a stage called directly. label_window false: fakes at y exactly (before).
+    # cGAN-KD v1's RC-49 fit is another scheme, not implemented: target labels drawn among the
+    # test angles, reals from the CcGAN vicinity with soft weights (commit 75408cd,
+    # RC49/CcGAN-based_KD/train_cdre.py:102-212).
+    "label_window": True,
+    "zeta_mult": 6.0,  # zeta = zeta_mult * kappa_base, as subsample.options.zeta_mult
+    # rounds regenerating the fakes outside the window before they are dropped (published:
+    # --dre_adjust_niters 200, RC-49/cDR-RS/scripts/run_train.sh and UTKFace's)
+    "window_retries": 200,
+    # Real batches, regression. "balanced" (published): each batch draws batch_size labels
+    # uniformly (with replacement) among the distinct training labels, then for each an image
+    # uniformly among those with that label; len(train) // batch_size such batches an epoch
+    # (cDR-RS RC-49/cDR-RS/train_cdre.py:108-122; cGAN-KD UTKFace/train_cdre.py:125-139).
+    # "permutation": a random permutation of the training set split into batches (this
+    # package before 2026-11; always so for classification).
+    "real_batches": "balanced",
 }
 
 FAKE_SOURCES = ("on_the_fly", "bank")
+REAL_BATCHES = ("balanced", "permutation")
+SAMPLER_WINDOW = ("label_window", "zeta_mult")  # fit keys that default to subsample.options'
+
+
+def with_sampler_window(options: Mapping[str, Any] | None,
+                        subsample: Mapping[str, Any] | None) -> dict[str, Any]:
+    """dre.options with fit.label_window and fit.zeta_mult taken from subsample.options (its
+    defaults filled in) where dre.options.fit does not set them: the fit_dre rule's options,
+    so the sampler's window reaches the fit through params and reruns it when it changes."""
+    options = dict(options or {})
+    fit = options.get("fit")
+    fit = dict(fit) if isinstance(fit, Mapping) else fit
+    sampler = {**SUBSAMPLE_DEFAULTS, **(subsample or {})}
+    if isinstance(fit, dict) or fit is None:
+        options["fit"] = {**{k: sampler[k] for k in SAMPLER_WINDOW}, **(fit or {})}
+    return options
 
 DRE_DEFAULTS: dict[str, Any] = {
     "extractor_width": 64,  # ResNet-34 trunk / autoencoder base width (published: 64)
@@ -67,6 +114,12 @@ def checked_fit_options(options: Mapping[str, Any] | None, where: str) -> dict[s
     require_int(opts["val_every"], f"{where}.val_every", 0)
     require_int(opts["bank_per_real"], f"{where}.bank_per_real", 1)
     require_choice(opts["fakes"], FAKE_SOURCES, f"{where}.fakes")
+    require_choice(opts["real_batches"], REAL_BATCHES, f"{where}.real_batches")
+    if not isinstance(opts["label_window"], bool):
+        raise CgankdInputError(f"{where}.label_window: must be true or false, got "
+                               f"{opts['label_window']!r}")
+    require_number(opts["zeta_mult"], f"{where}.zeta_mult", 0, low_open=True)
+    require_int(opts["window_retries"], f"{where}.window_retries", 0)
     for key in ("lr", "gamma"):
         require_number(opts[key], f"{where}.{key}", 0, low_open=True)
     for key in ("weight_decay", "lam"):

@@ -6,6 +6,11 @@
 2. psi(h | label code) is fitted with the penalised softplus loss on real features against
    features of fakes generated at the same labels: fresh every step as published, or drawn
    from a bank made once before the fit (dre.options.fit.fakes; see ``fit_ratio``).
+   Regression, as the authors' cDR-RS fit (sources cited at FIT_DEFAULTS in
+   cgankd/stage_options/dre.py): real batches balanced over the distinct labels
+   (fit.real_batches), and the fake for a real y made in the window y' ~ U[y - zeta, y + zeta]
+   with the autoencoder's label check, psi conditioned on y (fit.label_window, zeta_mult,
+   window_retries; the sampler's window, subsample.options).
 The output file (format: ``cgankd.dre.dre_file``) holds both nets and everything needed to
 rebuild them and score samples.
 """
@@ -19,7 +24,8 @@ import torch
 
 from cgankd.conventions import LabelScale
 from cgankd.device import pick_device, seed_everything
-from cgankd.dre.fit import fake_sampler, fit_density_ratio
+from cgankd.dre.fit import balanced_batches, fake_sampler, fit_density_ratio, windowed
+from cgankd.errors import CgankdInputError
 from cgankd.dre.dre_file import FORMAT, build_extractor
 from cgankd.dre.models import CLASS_DR_HIDDEN, REGRESSION_DR_HIDDEN, ClassLabelCode, DRMLP
 from cgankd.fake.heads import ExtractorObjective, ScoredOutput, features
@@ -136,6 +142,22 @@ def fit_ratio(extractor: torch.nn.Module, source: FakeSource, train: TensorSet, 
     def fake_features(y: torch.Tensor, stream: torch.Generator) -> torch.Tensor:
         return features(extractor, source.images(y, stream))
 
+    fit_opts = opts["fit"]
+    regression = task == "regression"
+    make_fakes = fake_features
+    if regression and fit_opts["label_window"]:
+        zeta = float(fit_opts["zeta_mult"]) * float(source.meta.get("kappa_base", 0.0))
+        if zeta <= 0:
+            raise CgankdInputError("dre.options.fit.label_window: the generator records no "
+                                   "kappa_base")
+
+        @torch.no_grad()
+        def scored_fakes(y: torch.Tensor, stream: torch.Generator) -> tuple:
+            out = extractor(source.images(y, stream))
+            return out[1], out[2]  # features h and the autoencoder's normalised label
+
+        make_fakes = windowed(scored_fakes, zeta, int(fit_opts["window_retries"]))
+
     h_real = embed(train)  # the extractor is frozen and deterministic: embed real data once
     labels = train.labels.to(dev)
     batch = int(opts["batch_size"])
@@ -149,6 +171,9 @@ def fit_ratio(extractor: torch.nn.Module, source: FakeSource, train: TensorSet, 
         else source.label_code
 
     def real_batches():
+        if regression and fit_opts["real_batches"] == "balanced":
+            return [(h_real[rows], labels[rows])
+                    for rows in balanced_batches(labels, batch, generator)]
         perm = torch.randperm(len(labels), generator=generator).to(dev)
         return [(h_real[rows], labels[rows]) for rows in perm.split(batch)]
 
@@ -157,10 +182,18 @@ def fit_ratio(extractor: torch.nn.Module, source: FakeSource, train: TensorSet, 
         held_gen = torch.Generator().manual_seed(seed + 1)
         h_val, y_val = embed(val), val.labels.to(dev)
         y_fake = y_val.repeat(int(opts["val_fakes_per_image"]))
-        h_fake = torch.cat([fake_features(y, held_gen) for y in y_fake.split(512)])
-        return h_val, y_val, h_fake, y_fake
+        if make_fakes is fake_features:
+            h_fake = torch.cat([fake_features(y, held_gen) for y in y_fake.split(512)])
+            return h_val, y_val, h_fake, y_fake
+        # the label window: held-out fakes as the fit's, those failing the check left out
+        made = [make_fakes(y, held_gen) for y in y_fake.split(512)]
+        keep = torch.cat([k for _, k in made])
+        if not keep.any():
+            raise CgankdInputError("dre.options.fit.label_window: no held-out fake passed the "
+                                   "autoencoder's label check; raise window_retries")
+        return h_val, y_val, torch.cat([h for h, _ in made])[keep], y_fake[keep.to(dev)]
 
-    fake_batch = fake_sampler(fake_features, labels, opts["fit"], generator=generator,
+    fake_batch = fake_sampler(make_fakes, labels, opts["fit"], generator=generator,
                               bank_generator=torch.Generator().manual_seed(seed + 2),
                               where="dre.options.fit")
     curves = fit_density_ratio(psi, real_batches, fake_batch, label_code=label_code,

@@ -44,7 +44,8 @@ def _job_files(*jobs: str) -> tuple[str, ...]:
 DATA = ("data",)
 TEACHER = (*DATA, "teacher", "device", "accel")
 GAN = (*DATA, "gan", "device", "accel")
-DRE = (*GAN, "dre")
+# the DR fit takes the sampler's label window (cgankd.stage_options.dre.with_sampler_window)
+DRE = (*GAN, "dre", "subsample.options.label_window", "subsample.options.zeta_mult")
 POOLS = (*DRE, "subsample")
 FAKES = (*POOLS, *TEACHER, "filter", "fake.count")
 # Real-only students: the seed and net are in the path, so students.seeds and .methods only
