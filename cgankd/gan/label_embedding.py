@@ -4,7 +4,9 @@ Improved label input (ILI) conditions G and D on a 128-d embedding h = y2h(y) in
 scalar y. The embedding space is learnt from images: (a) a ResNet-34-style regressor maps
 x -> h (ReLU) -> y with MSE; (b) an MLP y2h is trained so that h2y(y2h(y~)) = y~ on noisy
 labels y~ = clamp(y + N(0, 0.2^2), 0, 1), with h2y (the regressor's last linear layer) frozen,
-so y2h(y) lands where images of label y put their features.
+so y2h(y) lands where images of label y put their features. Optimiser, schedule and y2h's
+label set are options (``ili_*``, cgankd/stage_options/gan.py): the authors' SGD with step
+decay over the distinct labels, or Adam over every training label.
 
 Resumable: given a ``cgankd.train.resume.Resume``, both steps checkpoint at epoch ends, and a
 last checkpoint holds the finished pair, so a GAN killed before its own first checkpoint does
@@ -70,18 +72,37 @@ class Y2H(nn.Module):
         return self.net(y.view(-1, 1) + 1e-8)  # the offset keeps y = 0 off the all-zero input
 
 
+def ili_optimiser(parameters, opts: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """The optimiser of one pretraining step: ``ili_optimizer`` sgd, as the authors
+    (train_net_for_label_embed.py:32 and :143 in cGAN-KD's RC49/CcGAN-based_KD), or adam."""
+    if opts["ili_optimizer"] == "sgd":
+        return torch.optim.SGD(parameters, lr=opts["ili_lr"], momentum=opts["ili_momentum"],
+                               weight_decay=opts["ili_weight_decay"])
+    return torch.optim.Adam(parameters, lr=opts["ili_lr"], weight_decay=opts["ili_weight_decay"])
+
+
+def ili_epoch_lr(opts: Mapping[str, Any], milestones, epoch: int, epochs: int) -> float:
+    """The lr of 0-based ``epoch``: ``ili_lr`` times ``ili_lr_decay`` per milestone (a fraction
+    of ``epochs``) reached, the authors' step decay set at each epoch's start
+    (train_net_for_label_embed.py:17-28 and :123-134)."""
+    reached = sum(epoch >= round(m * epochs) for m in milestones)
+    return float(opts["ili_lr"]) * float(opts["ili_lr_decay"]) ** reached
+
+
 def _fit(parameters, batch_loss: Callable[[torch.Tensor], torch.Tensor | None], n: int,
-         epochs: int, opts: Mapping[str, Any], generator: torch.Generator, desc: str,
-         progress: bool, *, phase: str, nets: Mapping[str, nn.Module],
-         resume: Resume | None = None, checkpoint: Mapping[str, Any] | None = None,
+         epochs: int, batch_size: int, milestones, opts: Mapping[str, Any],
+         generator: torch.Generator, desc: str, progress: bool, *, phase: str,
+         nets: Mapping[str, nn.Module], resume: Resume | None = None,
+         checkpoint: Mapping[str, Any] | None = None,
          carry: Mapping[str, Any] | None = None) -> list[float]:
-    """Adam over ``epochs`` shuffled passes of n samples; ``batch_loss(indices)`` gives the
-    loss of one batch (None skips it). Returns the mean loss per epoch.
+    """``epochs`` shuffled passes of n samples in batches of ``batch_size``, the lr stepped at
+    ``milestones``; ``batch_loss(indices)`` gives the loss of one batch (None skips it).
+    Returns the mean loss per epoch.
 
     With ``resume``, epoch ends are checkpointed (``phase``, the ``nets``' states, the
     optimiser, the generator, ``carry``); a ``checkpoint`` of this phase continues from there.
     """
-    optimiser = torch.optim.Adam(parameters, lr=opts["ili_lr"])
+    optimiser = ili_optimiser(parameters, opts)
     curve, first = [], 0
     if checkpoint is not None and checkpoint["phase"] == phase:
         optimiser.load_state_dict(checkpoint["optimiser"])
@@ -89,8 +110,10 @@ def _fit(parameters, batch_loss: Callable[[torch.Tensor], torch.Tensor | None], 
         generator.set_state(checkpoint["generator"])
     for epoch in tqdm(range(first, epochs), desc=desc, disable=not progress, initial=first,
                       total=epochs):
+        for group in optimiser.param_groups:
+            group["lr"] = ili_epoch_lr(opts, milestones, epoch, epochs)
         total = 0.0
-        for idx in torch.randperm(n, generator=generator).split(opts["ili_batch_size"]):
+        for idx in torch.randperm(n, generator=generator).split(batch_size):
             loss = batch_loss(idx)
             if loss is None:
                 continue
@@ -140,25 +163,33 @@ def pretrain_label_embedding(split: Split, options: Mapping[str, Any], device: t
         regressor_curve = list(checkpoint["regressor_mse"])
     else:
         regressor_curve = _fit(regressor.parameters(), regression_loss, len(y_all),
-                               opts["ili_regressor_epochs"], opts, generator, "ILI regressor",
-                               progress, phase="regressor", nets={"regressor": regressor},
-                               resume=resume, checkpoint=checkpoint)
+                               opts["ili_regressor_epochs"], opts["ili_batch_size"],
+                               opts["ili_regressor_milestones"], opts, generator,
+                               "ILI regressor", progress, phase="regressor",
+                               nets={"regressor": regressor}, resume=resume,
+                               checkpoint=checkpoint)
     regressor.eval().requires_grad_(False)
 
     y2h = Y2H().to(device)
     if phase in ("y2h", "done"):
         y2h.load_state_dict(checkpoint["y2h"])
 
+    # The authors' y2h sees each distinct training label once per epoch
+    # (generate_synthetic_data.py:124 and :229); "all" weights labels by their image count.
+    y2h_labels = torch.unique(y_all) if opts["ili_y2h_labels"] == "distinct" else y_all
+
     def inversion_loss(idx: torch.Tensor) -> torch.Tensor:
         noise = torch.randn(len(idx), generator=generator) * opts["ili_label_noise"]
-        y_noisy = (y_all[idx] + noise).clamp(0, 1).to(device)
+        y_noisy = (y2h_labels[idx] + noise).clamp(0, 1).to(device)
         return nn.functional.mse_loss(regressor.h2y(y2h(y_noisy)).squeeze(1), y_noisy)
 
     if phase == "done":
         y2h_curve = list(checkpoint["y2h_mse"])
     else:
-        y2h_curve = _fit(y2h.parameters(), inversion_loss, len(y_all), opts["ili_y2h_epochs"],
-                         opts, generator, "ILI y2h", progress, phase="y2h",
+        y2h_curve = _fit(y2h.parameters(), inversion_loss, len(y2h_labels),
+                         opts["ili_y2h_epochs"], opts["ili_y2h_batch_size"] or
+                         opts["ili_batch_size"], opts["ili_y2h_milestones"], opts, generator,
+                         "ILI y2h", progress, phase="y2h",
                          nets={"regressor": regressor, "y2h": y2h}, resume=resume,
                          checkpoint=checkpoint, carry={"regressor_mse": regressor_curve})
     if resume is not None and phase != "done":
