@@ -176,3 +176,80 @@ def test_cifar100_v3_kd_differs_from_the_cgankd_only_file_only_where_the_scripts
                "fake": {"final": "filtered", "kd_methods": with_kd["fake"]["kd_methods"]}}
     assert with_kd == deep_merge(alone, changed)
     assert with_kd["kd_teacher"]["net"] == "wrn_40_2" and alone.get("kd_teacher") is None
+
+
+# CcGAN-ILI pretraining (issue 13, "y2h trained as the authors do"): SGD lr 0.01 momentum 0.9
+# wd 1e-4 for the regressor and y2h (train_net_for_label_embed.py:32, 143 in cGAN-KD's
+# RC49/CcGAN-based_KD at 75408cd; UTKFace/ :59, 231 and SteeringAngle/ :47, 218 at 8fcb117),
+# x0.1 at epochs 60/120 of 200 and 150/250/350 of 500 (opts.py), y2h over the distinct
+# training labels; y2h batch 256 in v1 (run_gen_r5.sh:34, UTKFace run_gen.sh:34), 128 in v3
+# (UTKFace/opts.py:86, SteeringAngle/opts.py:80: the run scripts pass no --gan_embed_*).
+@pytest.mark.parametrize("name, y2h_batch", [
+    ("rc49_v1_r5", 256), ("rc49_v1_r15", 256), ("rc49_v1_r25", 256), ("utkface_v1", 256),
+    ("utkface_v3", 128), ("steering_angle_v3", 128)])
+def test_ili_pretraining_as_the_authors_run_it(resolved, name, y2h_batch):
+    gan = _published_ccgan(resolved(name))
+    assert gan["label_input"] == "ili"
+    assert (gan["ili_optimizer"], gan["ili_lr"], gan["ili_momentum"], gan["ili_weight_decay"],
+            gan["ili_lr_decay"], gan["ili_y2h_labels"]) == ("sgd", 0.01, 0.9, 1e-4, 0.1,
+                                                            "distinct")
+    assert [round(m * gan["ili_regressor_epochs"]) for m in gan["ili_regressor_milestones"]] == [
+        60, 120]
+    assert [round(m * gan["ili_y2h_epochs"]) for m in gan["ili_y2h_milestones"]] == [
+        150, 250, 350]
+    assert (gan["ili_regressor_epochs"], gan["ili_y2h_epochs"], gan["ili_batch_size"],
+            gan["ili_y2h_batch_size"], gan["ili_width"], gan["ili_label_noise"]) == (
+        200, 500, 256, y2h_batch, 1.0, 0.2)
+
+
+# RC49/CcGAN-based_KD/scripts/run_gen_r{5,15,25}.sh (75408cd): hinge (:35), 30,000 iterations
+# (:7), batch 256 D and G (:8-9), lr 1e-4 (:12-13), dim_z 256 (--gan_dim_g 256, :36), widths 64
+# (:37), soft vicinity, rule-of-thumb sigma and kappa with m 2 (:10-11, 17), ILI (:32-34);
+# train_ccgan.py: DiffAugment color,translation,cutout (:11, 172), betas (0.5, 0.999) (:45-46),
+# one D step per G step, no EMA; clip_label=False (generate_synthetic_data.py:291).
+@pytest.mark.parametrize("setting", ["r5", "r15", "r25"])
+def test_rc49_v1_ccgan_as_run_gen(resolved, setting):
+    gan = _published_ccgan(resolved(f"rc49_v1_{setting}"))
+    assert (gan["backbone"], gan["loss"], gan["iterations"], gan["batch_size"], gan["n_dis"]) == (
+        "sngan", "hinge", 30000, 256, 1)
+    assert (gan["lr_g"], gan["lr_d"], list(gan["betas"]), gan["dim_z"], gan["g_ch"],
+            gan["d_ch"]) == (1e-4, 1e-4, [0.5, 0.999], 256, 64, 64)
+    assert gan["diffaug"] == "color,translation,cutout" and gan["ema_decay"] == 0.0
+    assert (gan["label_input"], gan["vicinity"], gan["m_kappa"], gan["sigma"], gan["kappa"],
+            gan["clip_label"]) == ("ili", "soft", 2.0, None, None, False)
+
+
+# run_gen_r{5,15,25}.sh:57-63: sparse AE 200 epochs, lr 0.01 x0.1 every 50, batch 128, wd 1e-4,
+# sparsity 1e-3; DR fit 350 epochs, lr 1e-4 x0.1 at 100/200, batch 256, lambda 1e-3; MLP5
+# (opts.py:131, models/cDR_MLP.py:19); Adam (0.5, 0.999) without weight decay
+# (train_cdre.py:72); the last epoch kept (generate_synthetic_data.py:406-411).
+@pytest.mark.parametrize("setting", ["r5", "r15", "r25"])
+def test_rc49_v1_cdrrs_fit_as_run_gen(resolved, setting):
+    from cgankd.stage_options.dre import checked_dre_options
+
+    dre = checked_dre_options(resolved(f"rc49_v1_{setting}")["dre"]["options"])
+    fit = dre["fit"]
+    assert (fit["epochs"], list(fit["milestones"]), fit["gamma"], fit["lr"], fit["lam"]) == (
+        350, [100, 200], 0.1, 1e-4, 1e-3)
+    assert (list(fit["betas"]), fit["weight_decay"], fit["val_every"], fit["fakes"]) == (
+        [0.5, 0.999], 0.0, 0, "on_the_fly")
+    assert (list(dre["dr_hidden"]), dre["dr_dropout"], dre["batch_size"]) == (
+        [2048, 1024, 512, 256, 128], 0.5, 256)
+    assert (dre["extractor_width"], dre["ae_sparsity"], dre["ae_reg_weight"]) == (64, 1e-3, 1.0)
+    ae = dre["extractor_recipe"]
+    assert (ae["lr"], ae["weight_decay"], ae["batch_size"], ae["crop_pad"], ae["flip"]) == (
+        0.01, 1e-4, 128, 0, False)
+    assert [round(m * 200) for m in ae["milestones"]] == [50, 100, 150]
+
+
+# generate_synthetic_data.py:455-483 (75408cd): the burn-in is nfake = 200 proposals
+# (--samp_burnin_size is not used), discarded once it has set M; batches of 1,000
+# (run_gen_r5.sh:65 --samp_batch_size 1000); every proposal at the target angle (no window);
+# 200 per distinct test angle (:21-22, generate_synthetic_data.py:95).
+@pytest.mark.parametrize("setting", ["r5", "r15", "r25"])
+def test_rc49_v1_sampling_as_generate_synthetic_data(resolved, setting):
+    cfg = resolved(f"rc49_v1_{setting}")
+    opts = checked_subsample_options(options_for_method(cfg["subsample"]["options"], "cdrrs"))
+    assert (opts["label_grid"], opts["per_label"], opts["n_burnin"], opts["reuse_burnin"],
+            opts["batch_size"], opts["label_window"]) == ("test_labels", 200, 200, False, 1000,
+                                                          False)
