@@ -222,13 +222,20 @@ def test_rc49_v1_ccgan_as_run_gen(resolved, setting):
 # run_gen_r{5,15,25}.sh:57-63: sparse AE 200 epochs, lr 0.01 x0.1 every 50, batch 128, wd 1e-4,
 # sparsity 1e-3; DR fit 350 epochs, lr 1e-4 x0.1 at 100/200, batch 256, lambda 1e-3; MLP5
 # (opts.py:131, models/cDR_MLP.py:19); Adam (0.5, 0.999) without weight decay
-# (train_cdre.py:72); the last epoch kept (generate_synthetic_data.py:406-411).
+# (train_cdre.py:72); the last epoch kept (generate_synthetic_data.py:406-411). Real batches
+# label-balanced, each fake at its real's label exactly: --dre_no_vicinal with a hard kappa of
+# 1e-20 (:62-63) draws the batch's labels uniformly from the distinct training labels and a
+# real image at each (train_cdre.py:108-136, generate_synthetic_data.py:401-406).
 @pytest.mark.parametrize("setting", ["r5", "r15", "r25"])
 def test_rc49_v1_cdrrs_fit_as_run_gen(resolved, setting):
-    from cgankd.stage_options.dre import checked_dre_options
+    from cgankd.stage_options.dre import checked_dre_options, with_sampler_window
 
-    dre = checked_dre_options(resolved(f"rc49_v1_{setting}")["dre"]["options"])
+    cfg = resolved(f"rc49_v1_{setting}")
+    # as the fit_dre rule passes them: the sampler's window filled in
+    dre = checked_dre_options(with_sampler_window(cfg["dre"]["options"],
+                                                  cfg["subsample"]["options"]))
     fit = dre["fit"]
+    assert (fit["label_window"], fit["real_batches"]) == (False, "balanced")
     assert (fit["epochs"], list(fit["milestones"]), fit["gamma"], fit["lr"], fit["lam"]) == (
         350, [100, 200], 0.1, 1e-4, 1e-3)
     assert (list(fit["betas"]), fit["weight_decay"], fit["val_every"], fit["fakes"]) == (
