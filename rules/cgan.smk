@@ -41,7 +41,7 @@ rule fit_dre:
         curves=f"{RESULTS}/dre/curves.json",
     params:
         # the DR fit's label window is the sampler's unless dre.options.fit sets its own
-        options=with_sampler_window(config["dre"]["options"], config["subsample"]["options"]),
+        options=fit_dre_options(config),
         seed=config["dre"]["seed"],
         device=config["device"],
         accel=config["accel"],

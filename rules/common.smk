@@ -9,7 +9,7 @@ from cgankd.config import config_problem, load_schema
 from cgankd.config_files import configfiles_config
 from cgankd.errors import CgankdInputError
 from cgankd.stage_options import check_config
-from cgankd.stage_options.dre import with_sampler_window
+from cgankd.stage_options.dre import fit_dre_options
 from cgankd.stage_options.fake import checked_select_rho
 from cgankd.stage_options.ladder import REAL, RUNGS, options_for_method
 from cgankd.stage_options.ladder import rung_filter_options as _rung_filter_options

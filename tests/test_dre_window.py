@@ -171,13 +171,16 @@ def test_the_fit_dre_job_gets_the_samplers_window(tmp_path):
     debug_job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(debug_job)
 
-    def fit_options(overlay):
+    def fit_options(overlay, name="digits_angle", base="experiments/digits_angle.yaml"):
         config = tmp_path / "overlay.yaml"
-        config.write_text(yaml.safe_dump({"base": str(repo / "config" / "experiments" /
-                                                      "digits_angle.yaml"), **overlay}))
-        found = debug_job.find_job("results/digits_angle/dre/dre.pt", repo / "Snakefile",
+        config.write_text(yaml.safe_dump({"base": str(repo / "config" / base), **overlay}))
+        found = debug_job.find_job(f"results/{name}/dre/dre.pt", repo / "Snakefile",
                                    tmp_path, [config], cores=1)
-        return found.snakemake.params.options["fit"]
+        return found.snakemake.params.options.get("fit", {})
+
+    # classification has no window: the digits default's fit gets its options as written
+    written = yaml.safe_load((repo / "config" / "config.yaml").read_text())["dre"]["options"]
+    assert fit_options({}, "digits", "config.yaml") == written.get("fit", {})
 
     fit = fit_options({})
     assert (fit["label_window"], fit["zeta_mult"]) == (True, 1.0)

@@ -6,6 +6,7 @@ from typing import Any
 
 from cgankd.errors import CgankdInputError
 from cgankd.options import merge_options, require_choice, require_int, require_number
+from cgankd.stage_options.data import check_data
 from cgankd.stage_options.fake import SUBSAMPLE_DEFAULTS
 from cgankd.stage_options.recipe import checked_recipe
 
@@ -80,6 +81,16 @@ def with_sampler_window(options: Mapping[str, Any] | None,
     if isinstance(fit, dict) or fit is None:
         options["fit"] = {**{k: sampler[k] for k in SAMPLER_WINDOW}, **(fit or {})}
     return options
+
+
+def fit_dre_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The fit_dre rule's options: dre.options, with the sampler's window for regression
+    (classification has no window: its options stay as written, so its fit does not rerun)."""
+    task, _ = check_data(config["data"])
+    if task == "classification":
+        return dict(config["dre"]["options"] or {})
+    return with_sampler_window(config["dre"]["options"], config["subsample"]["options"])
+
 
 DRE_DEFAULTS: dict[str, Any] = {
     "extractor_width": 64,  # ResNet-34 trunk / autoencoder base width (published: 64)

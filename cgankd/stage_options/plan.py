@@ -14,7 +14,7 @@ from typing import Any
 from cgankd.config import config_problem
 from cgankd.errors import CgankdInputError
 from cgankd.stage_options.data import check_data
-from cgankd.stage_options.dre import checked_dre_options, with_sampler_window
+from cgankd.stage_options.dre import checked_dre_options, fit_dre_options
 from cgankd.stage_options.fake import (check_pool_supplies, checked_filter_options,
                                        checked_select_rho, checked_subsample_options)
 from cgankd.stage_options.gan import check_gan_resolution, checked_gan_options
@@ -63,8 +63,7 @@ def _fakes(config: Mapping[str, Any], task: str | None, classes: int | None) -> 
     gan = checked_gan_options(config["gan"]["options"], task)
     check_gan_resolution(config["data"]["resolution"], gan)
     # as the fit_dre rule gets them: with the sampler's window unless dre.options.fit sets one
-    checked_dre_options(with_sampler_window(config["dre"]["options"],
-                                            config["subsample"]["options"]))
+    checked_dre_options(fit_dre_options(config))
     subsample = checked_subsample_options(config["subsample"]["options"])
     filter_opts = checked_filter_options(config["filter"]["options"])
     rho = _select_rho(config, filter_opts)
