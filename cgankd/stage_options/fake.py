@@ -39,8 +39,9 @@ SUBSAMPLE_DEFAULTS: dict[str, Any] = {
 # every sample labelled y (main.py:278 "use assigned label"); fn_enhancedSampler_given_label
 # scores those labels, comp_cond_density_ratio(batch_imgs, batch_labels) (main.py:434, 449),
 # and returns the kept images with given_label (main.py:466). UTKFace/cDR-RS/main.py the same
-# (247-248, 297, 467, 484). cGAN-KD's own samplers do the same (UTKFace/generate_synthetic_data.py:381,
-# 540-552, 569; SteeringAngle/generate_synthetic_data.py:352, 523, 540).
+# (247-248, 297, 467, 484). cGAN-KD's own samplers do the same
+# (UTKFace/generate_synthetic_data.py:381, 540-552, 569; SteeringAngle/
+# generate_synthetic_data.py:352, 523, 540).
 PSI_LABELS = ("target", "drawn")
 
 FILTER_DEFAULTS: dict[str, Any] = {
