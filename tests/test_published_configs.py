@@ -228,12 +228,10 @@ def test_rc49_v1_ccgan_as_run_gen(resolved, setting):
 # real image at each (train_cdre.py:108-136, generate_synthetic_data.py:401-406).
 @pytest.mark.parametrize("setting", ["r5", "r15", "r25"])
 def test_rc49_v1_cdrrs_fit_as_run_gen(resolved, setting):
-    from cgankd.stage_options.dre import checked_dre_options, with_sampler_window
+    from cgankd.stage_options.dre import checked_dre_options, fit_dre_options
 
-    cfg = resolved(f"rc49_v1_{setting}")
     # as the fit_dre rule passes them: the sampler's window filled in
-    dre = checked_dre_options(with_sampler_window(cfg["dre"]["options"],
-                                                  cfg["subsample"]["options"]))
+    dre = checked_dre_options(fit_dre_options(resolved(f"rc49_v1_{setting}")))
     fit = dre["fit"]
     assert (fit["label_window"], fit["real_batches"]) == (False, "balanced")
     assert (fit["epochs"], list(fit["milestones"]), fit["gamma"], fit["lr"], fit["lam"]) == (
