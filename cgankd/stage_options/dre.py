@@ -96,6 +96,14 @@ DRE_DEFAULTS: dict[str, Any] = {
     "extractor_width": 64,  # ResNet-34 trunk / autoencoder base width (published: 64)
     "feat_shape": None,  # (C, H, W) of h; null = the images' own shape, as published
     "extractor_recipe": {},  # trainer recipe overrides (cgankd/stage_options/recipe.py)
+    # The extractor's optimiser. null: the recipe's SGD (momentum, nesterov), as cGAN-KD v3
+    # trains the sparse autoencoder (UTKFace/train_sparseAE.py:68, SteeringAngle/:60 at
+    # 8fcb117). {name: adam, betas: [b1, b2]}: Adam (L2 weight decay, as torch.optim.Adam)
+    # with the recipe's lr, weight_decay and schedule, as cGAN-KD v1 (RC49/ and UTKFace/
+    # CcGAN-based_KD/train_sparseAE.py:42 and :49 at 75408cd: lr 0.01, betas (0.5, 0.999),
+    # wd 1e-4); the recipe's momentum and nesterov are then unused. {name: sgd} = null.
+    # Only the extractor's training reads it: the shared recipe defaults stay as they are.
+    "extractor_optimizer": None,
     "ae_sparsity": 1e-3,  # autoencoder: weight of mean(h), the sparsity term
     "ae_reg_weight": 1.0,  # autoencoder: weight of the regression head's MSE
     "dr_hidden": None,  # DR MLP widths; null = published (2048..128 classes, 1024..64 regression)
@@ -106,6 +114,32 @@ DRE_DEFAULTS: dict[str, Any] = {
     "val_fakes_per_image": 5,
     "fit": {},  # DR fit overrides (FIT_DEFAULTS: epochs, lr, betas, lam, ...)
 }
+
+
+EXTRACTOR_OPTIMIZERS = ("sgd", "adam")
+# dre.options.extractor_optimizer's keys; betas are Adam's (published (0.5, 0.999), see above)
+EXTRACTOR_OPTIMIZER_DEFAULTS: dict[str, Any] = {"name": "sgd", "betas": (0.5, 0.999)}
+
+
+def checked_extractor_optimizer(value: Any, where: str) -> dict[str, Any] | None:
+    """The extractor's optimiser, checked: None (the recipe's SGD) or {name, betas}."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise CgankdInputError(f"{where}: must be null (the recipe's SGD) or a mapping "
+                               f"{{name: {' | '.join(EXTRACTOR_OPTIMIZERS)}, betas}}, got "
+                               f"{value!r}")
+    opts = merge_options(EXTRACTOR_OPTIMIZER_DEFAULTS, value, where)
+    require_choice(opts["name"], EXTRACTOR_OPTIMIZERS, f"{where}.name")
+    _check_betas(opts["betas"], f"{where}.betas")
+    return opts
+
+
+def _check_betas(betas: Any, where: str) -> None:
+    if not isinstance(betas, (list, tuple)) or len(betas) != 2 or any(
+            isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1
+            for b in betas):
+        raise CgankdInputError(f"{where}: must be two numbers in [0, 1), got {betas!r}")
 
 
 def _ints(value: Any, where: str, length: int | None = None) -> None:
@@ -135,11 +169,7 @@ def checked_fit_options(options: Mapping[str, Any] | None, where: str) -> dict[s
         require_number(opts[key], f"{where}.{key}", 0, low_open=True)
     for key in ("weight_decay", "lam"):
         require_number(opts[key], f"{where}.{key}", 0)
-    betas = opts["betas"]
-    if not isinstance(betas, (list, tuple)) or len(betas) != 2 or any(
-            isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1
-            for b in betas):
-        raise CgankdInputError(f"{where}.betas: must be two numbers in [0, 1), got {betas!r}")
+    _check_betas(opts["betas"], f"{where}.betas")
     milestones = opts["milestones"]
     if not isinstance(milestones, (list, tuple)) or any(
             isinstance(m, bool) or not isinstance(m, int) or m < 0 for m in milestones):
@@ -154,6 +184,8 @@ def checked_dre_options(options: Mapping[str, Any] | None,
     opts["fit"] = checked_fit_options(opts["fit"], f"{where}.fit")
     opts["extractor_recipe"] = checked_recipe(opts["extractor_recipe"],
                                               f"{where}.extractor_recipe")
+    opts["extractor_optimizer"] = checked_extractor_optimizer(
+        opts["extractor_optimizer"], f"{where}.extractor_optimizer")
     for key in ("extractor_width", "batch_size", "val_fakes_per_image"):
         require_int(opts[key], f"{where}.{key}", 1)
     for key in ("ae_sparsity", "ae_reg_weight"):

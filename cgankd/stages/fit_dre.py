@@ -80,7 +80,9 @@ def run(train: str | Path, val: str | Path, generator: str | Path, model: str | 
                      seed=seed, checkpoint_path=model.with_suffix(".resume.pt"),
                      log_path=model.with_name("extractor_history.jsonl"),
                      fingerprint=key_parts(stable, splits), desc="dre extractor",
-                     progress=progress, accel=accel)
+                     progress=progress, accel=accel,
+                     make_optimizer=extractor_optimizer(opts["extractor_optimizer"],
+                                                        opts["extractor_recipe"]))
         trained = {"extractor_state": _strip(result.best_state),
                    "extractor_val": result.best_val, "extractor_history": result.history}
     else:
@@ -111,6 +113,20 @@ def run(train: str | Path, val: str | Path, generator: str | Path, model: str | 
                                    "dr": dr_curves}, indent=1))
     dr_resume.finish()
     return {"extractor_val": trained["extractor_val"], "dr_final": dr_curves[-1]}
+
+
+def extractor_optimizer(choice: Mapping[str, Any] | None, recipe: Mapping[str, Any]):
+    """The trainer's make_optimizer for the extractor (dre.options.extractor_optimizer,
+    checked): None keeps the recipe's SGD; adam: Adam with the recipe's lr and weight decay
+    and the option's betas (cGAN-KD v1's sparse autoencoder, train_sparseAE.py:42 at 75408cd)."""
+    if choice is None or choice["name"] == "sgd":
+        return None
+
+    def adam(params: list) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=float(recipe["lr"]),
+                                betas=tuple(float(b) for b in choice["betas"]),
+                                weight_decay=float(recipe["weight_decay"]))
+    return adam
 
 
 def _strip(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

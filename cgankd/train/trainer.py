@@ -152,7 +152,8 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
         device: torch.device, seed: int, checkpoint_path: str | Path, log_path: str | Path,
         fingerprint: str | Mapping[str, Any], desc: str = "train", progress: bool = True,
         on_step: Callable[[int], None] | None = None,
-        accel: Mapping[str, Any] | None = None, real_rows: int | None = None) -> TrainResult:
+        accel: Mapping[str, Any] | None = None, real_rows: int | None = None,
+        make_optimizer: Callable[[list], torch.optim.Optimizer] | None = None) -> TrainResult:
     """Train ``objective`` (whose ``student`` is scored on ``val``) for the recipe's budget.
 
     The step count is ``resolved_steps(recipe, len(train))``; ``recipe['selection']`` picks the
@@ -164,7 +165,9 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
     written every ``checkpoint_seconds`` of wall time.
     ``accel`` holds ``cgankd.accel`` options. ``on_step`` is a test hook called after each step.
     ``real_rows``: how many leading rows of ``train`` are real images (the rest are fakes), for
-    ``recipe['real_fraction']``.
+    ``recipe['real_fraction']``. ``make_optimizer(params)``: the optimiser, in place of the
+    recipe's SGD (the DR extractor's Adam, dre.options.extractor_optimizer); the recipe's
+    schedule scales its lr either way.
     """
     steps, batch_size = resolved_steps(recipe, len(train)), int(recipe["batch_size"])
     selection = recipe["selection"]
@@ -175,9 +178,9 @@ def fit(objective: torch.nn.Module, student: torch.nn.Module, train: TensorSet, 
     acc.prepare_model(objective)
     train_dev, val_dev = train.to(device), val.to(device)
     params = [p for p in objective.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=float(recipe["lr"]), momentum=float(recipe["momentum"]),
-                                weight_decay=float(recipe["weight_decay"]),
-                                nesterov=bool(recipe["nesterov"]))
+    optimizer = make_optimizer(params) if make_optimizer is not None else torch.optim.SGD(
+        params, lr=float(recipe["lr"]), momentum=float(recipe["momentum"]),
+        weight_decay=float(recipe["weight_decay"]), nesterov=bool(recipe["nesterov"]))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe, steps))
     scaler = acc.grad_scaler()
     rows_of = batch_rows(len(train), batch_size, seed, real_rows, recipe.get("real_fraction"))
