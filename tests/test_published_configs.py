@@ -258,3 +258,99 @@ def test_rc49_v1_sampling_as_generate_synthetic_data(resolved, setting):
     assert (opts["label_grid"], opts["per_label"], opts["n_burnin"], opts["reuse_burnin"],
             opts["batch_size"], opts["label_window"]) == ("test_labels", 200, 200, False, 1000,
                                                           False)
+
+
+# UTKFace/CcGAN-based_KD/scripts/run_gen.sh (75408cd): SAGAN (:6), 40,000 iterations (:7), 4 D
+# steps (:8), batch 512 D and G (:9-10), soft vicinity with m 2 and rule-of-thumb sigma (:11-12,
+# 18), lr 1e-4 (:13-14), hinge (:35), dim_z 256 and widths 64 (:36-37), DiffAugment
+# color,translation,cutout (:40); train_ccgan.py: betas (0.5, 0.999) (:60-61), no EMA;
+# clip_label=False (generate_synthetic_data.py:293).
+def test_utkface_v1_ccgan_as_run_gen(resolved):
+    gan = _published_ccgan(resolved("utkface_v1"))
+    assert (gan["backbone"], gan["loss"], gan["iterations"], gan["batch_size"], gan["n_dis"]) == (
+        "sagan", "hinge", 40000, 512, 4)
+    assert (gan["lr_g"], gan["lr_d"], list(gan["betas"]), gan["dim_z"], gan["g_ch"],
+            gan["d_ch"]) == (1e-4, 1e-4, [0.5, 0.999], 256, 64, 64)
+    assert gan["diffaug"] == "color,translation,cutout" and gan["ema_decay"] == 0.0
+    assert (gan["label_input"], gan["vicinity"], gan["m_kappa"], gan["sigma"], gan["kappa"],
+            gan["clip_label"]) == ("ili", "soft", 2.0, None, None, False)
+
+
+# run_gen.sh:59-64 (75408cd): sparse AE 200 epochs, lr 0.01 x0.1 every 50, batch 128, wd 1e-4,
+# sparsity 1e-3, Adam (0.5, 0.999) (train_sparseAE.py:49), flipped (:83), final weights kept
+# (generate_synthetic_data.py:356-361); DR MLP5 2048..128 (models/cDR_MLP.py:19), dropout 0.5
+# (:401); fit 350 epochs, lr 1e-4 x0.1 at 100/200, batch 256, lambda 1e-3, Adam without weight
+# decay (train_cdre.py:84), last epoch kept; hard DRE kappa 1e-20 (:19-20): label-balanced
+# real batches, fakes at the reals' labels exactly (train_cdre.py:119-148, 198-199).
+def test_utkface_v1_cdrrs_as_run_gen(resolved):
+    from cgankd.stage_options.dre import checked_dre_options, fit_dre_options
+
+    dre = checked_dre_options(fit_dre_options(resolved("utkface_v1")))  # the rule's params
+    fit = dre["fit"]
+    assert (fit["label_window"], fit["real_batches"]) == (False, "balanced")
+    assert (fit["epochs"], list(fit["milestones"]), fit["gamma"], fit["lr"], fit["lam"]) == (
+        350, [100, 200], 0.1, 1e-4, 1e-3)
+    assert (list(fit["betas"]), fit["weight_decay"], fit["val_every"]) == ([0.5, 0.999], 0.0, 0)
+    assert (list(dre["dr_hidden"]), dre["dr_dropout"], dre["batch_size"]) == (
+        [2048, 1024, 512, 256, 128], 0.5, 256)
+    assert (dre["extractor_width"], dre["ae_sparsity"], dre["ae_reg_weight"]) == (64, 1e-3, 1.0)
+    ae = dre["extractor_recipe"]
+    assert (ae["lr"], ae["weight_decay"], ae["batch_size"], ae["crop_pad"], ae["flip"],
+            ae["selection"]) == (0.01, 1e-4, 128, 0, True, "last")
+    assert [round(m * 200) for m in ae["milestones"]] == [50, 100, 150]
+    assert dre["extractor_optimizer"] == {"name": "adam", "betas": [0.5, 0.999]}
+
+
+# generate_synthetic_data.py:457-485 (75408cd): burn-in of nfake = 5,000 proposals, discarded;
+# batches of 1,000 (run_gen.sh:66); every proposal at the target age (hard kappa 1e-20, no
+# window); 5,000 per distinct training age (:22-23, generate_synthetic_data.py:513-515);
+# global filter at 0.7 with the VGG16's labels (:24, 93-94; generate_synthetic_data.py:609-612).
+def test_utkface_v1_sampling_and_filter_as_run_gen(resolved):
+    cfg = resolved("utkface_v1")
+    opts = checked_subsample_options(options_for_method(cfg["subsample"]["options"], "cdrrs"))
+    assert (opts["label_grid"], opts["per_label"], opts["n_burnin"], opts["reuse_burnin"],
+            opts["batch_size"], opts["label_window"]) == ({"integers": [1, 60]}, 5000, 5000,
+                                                          False, 1000, False)
+    rung = checked_filter_options(rung_filter_options("relabelled", cfg["filter"]["options"]))
+    assert (rung["mode"], rung["rho"], rung["relabel"], cfg["fake"]["final"],
+            cfg["teacher"]["net"]) == ("global", 0.7, True, "relabelled", "vgg16")
+
+
+# The sparse autoencoder's optimiser: Adam lr 0.01 betas (0.5, 0.999) wd 1e-4 in v1
+# (RC49/CcGAN-based_KD/train_sparseAE.py:42, UTKFace/CcGAN-based_KD/train_sparseAE.py:49 at
+# 75408cd); SGD momentum 0.9 in v3 (UTKFace/train_sparseAE.py:68, SteeringAngle/:60 at 8fcb117).
+@pytest.mark.parametrize("name, optimizer", [
+    ("rc49_v1_r5", "adam"), ("rc49_v1_r15", "adam"), ("rc49_v1_r25", "adam"),
+    ("utkface_v1", "adam"), ("utkface_v3", None), ("steering_angle_v3", None)])
+def test_sparse_autoencoder_optimizer_as_published(resolved, name, optimizer):
+    from cgankd.stage_options.dre import checked_dre_options
+
+    dre = checked_dre_options(resolved(name)["dre"]["options"])
+    ae, choice = dre["extractor_recipe"], dre["extractor_optimizer"]
+    assert (ae["lr"], ae["weight_decay"], ae["batch_size"]) == (0.01, 1e-4, 128)
+    assert [round(m * 200) for m in ae["milestones"]] == [50, 100, 150]
+    if optimizer is None:
+        assert choice is None and (ae["momentum"], ae["nesterov"]) == (0.9, False)
+    else:
+        assert choice == {"name": "adam", "betas": [0.5, 0.999]}
+
+
+# The v3 DR fit and sampler (8fcb117): label-balanced real batches (UTKFace/train_cdre.py:130-136,
+# SteeringAngle/:116-122), the fit's window the sampler's (one --dre_kappa), psi at the target
+# label, the burn-in discarded (UTKFace/generate_synthetic_data.py:538-543, SteeringAngle/
+# :509-514), the final SAE and DR model kept (no held-out selection).
+@pytest.mark.parametrize("name, window, flip", [
+    ("utkface_v3", True, True), ("steering_angle_v3", False, False)])
+def test_v3_cdrrs_fit_and_sampling_as_published(resolved, name, window, flip):
+    from cgankd.stage_options.dre import checked_dre_options, fit_dre_options
+
+    cfg = resolved(name)
+    dre = checked_dre_options(fit_dre_options(cfg))
+    fit = dre["fit"]
+    assert (fit["label_window"], fit["real_batches"], fit["val_every"]) == (
+        window, "balanced", 0)
+    assert (dre["extractor_recipe"]["selection"], dre["extractor_recipe"]["flip"]) == (
+        "last", flip)  # UTKFace/train_sparseAE.py:119 flips; SteeringAngle's does not
+    opts = checked_subsample_options(options_for_method(cfg["subsample"]["options"], "cdrrs"))
+    assert (opts["label_window"], opts["psi_label"], opts["reuse_burnin"]) == (
+        window, "target", False)
