@@ -128,6 +128,8 @@ MISTAKES = [
      "filter.options.burnin_separate: 250 burn-in samples per class kept apart plus a quota of "
      "500 need 750 per class, more than subsample.options.per_class 700"),
     ("filter.options.burnin_separate", "yes", "filter.options.burnin_separate: must be"),
+    ("filter.options.rho", 0.5, "fake.count: 5000 fakes over 10 classes need 500 per class, "
+     "more than subsample.options.per_class 700 keeps at filter.options.rho 0.5"),
     ("gan.options.native_resolution", 32, "gan.options.native_resolution: 32 must be"),
     ("gan.options.diffaug", "color,colour", "gan.options.diffaug: unknown DiffAugment policy"),
     ("gan.options.backbone", "stylegan", "gan.options.backbone: unknown GAN backbone"),
@@ -154,6 +156,22 @@ def test_each_mistake_is_one_line_naming_its_config_path(default_config, path, v
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(line), message
+
+
+def test_the_pool_counts_the_filters_rho_only_where_a_rung_filters(default_config):
+    """rho 0.5 keeps ~350 of a pool of 700 per class, short of a quota of 500: refused at plan
+    time when the final rung, the ladder or the quality stage filters, planned when none does."""
+    cfg = copy.deepcopy(default_config)
+    cfg["filter"]["options"]["rho"] = 0.5
+    cfg["fake"].update(final="subsampled", ladder=False)
+    cfg["quality"]["enabled"] = False
+    check_config(cfg)  # nothing filters: the pool of 700 holds the 500
+    for path, value in (("fake.final", "filtered"), ("fake.ladder", True),
+                        ("quality.enabled", True)):
+        again = copy.deepcopy(cfg)
+        _set(again, path, value)
+        with pytest.raises(CgankdInputError, match="keeps at filter.options.rho 0.5"):
+            check_config(again)
 
 
 def test_task_aware_checks_on_the_regression_default():
@@ -223,7 +241,7 @@ def test_a_study_level_with_a_mistake_fails_before_any_point_runs(tmp_path):
     from cgankd.study.plan import load_study, plan_points
 
     path = tmp_path / "rho.yaml"
-    path.write_text("factors:\n  rho: {key: filter.options.rho, levels: [0.5, 1.5]}\n")
+    path.write_text("factors:\n  rho: {key: filter.options.rho, levels: [0.95, 1.5]}\n")
     experiment = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     with pytest.raises(CgankdInputError) as caught:
         plan_points(load_study(path), experiment, load_schema(SCHEMA_PATH))

@@ -300,7 +300,7 @@ def test_the_figure_has_a_panel_per_factor(tmp_path):
 
 
 def test_the_command_line_names_a_bad_input_in_one_line(tmp_path, capsys):
-    study = _study(tmp_path, "factors: {rho: {key: filter.options.rho, levels: [0.5]}}")
+    study = _study(tmp_path, "factors: {rho: {key: filter.options.rho, levels: [0.95]}}")
     assert main([str(study), "--factor", "rhoo", "-d", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cgankd study: --factor rhoo: not a factor") and "\n" not in err
@@ -311,7 +311,7 @@ def test_the_summary_plans_with_the_users_snakemake_options(tmp_path, monkeypatc
     """`-- --rerun-triggers mtime` must decide what the seeding counts as current, as it
     decides what the run rebuilds; otherwise a finished experiment whose code hash moved is
     never taken and the base point retrains everything."""
-    study = _study(tmp_path, "factors: {rho: {key: filter.options.rho, levels: [0.5]}}")
+    study = _study(tmp_path, "factors: {rho: {key: filter.options.rho, levels: [0.95]}}")
     run = prepare(study, None, tmp_path, snakemake_args=("--rerun-triggers", "mtime"))
     calls = []
 

@@ -179,10 +179,11 @@ def check_pool_supplies(count: int, subsample: Mapping[str, Any], task: str | No
                         rho: tuple[float, str] | None = None) -> None:
     """The subsampled pool must hold at least ``fake.count`` fakes: every rung keeps exactly
     that many (filtering keeps fewer than the pool, so this is a necessary condition only),
-    besides a burn-in kept apart (``filter_opts``, checked). ``rho`` (value, config key): with
-    filter.select_rho, the grid's smallest rho; a filter at rho keeps ~rho of the pool, so the
-    pool must hold count / rho (per class, for classification), else the selection would fail
-    at its smallest rho after training at the others."""
+    besides a burn-in kept apart (``filter_opts``, checked). ``rho`` (value, config key): the
+    rho a filtering rung applies (filter.options.rho, or with filter.select_rho the grid's
+    smallest); a filter at rho keeps ~rho of the pool, so the pool must hold count / rho (per
+    class, for classification), else the filter fails after the GAN and the density ratios
+    have trained (or the selection at its smallest rho after training at the others)."""
     keep, rho_key = rho if rho is not None else (1.0, "")
     short = f" keeps at {rho_key} {keep} (a filter keeps ~rho of it)" if keep < 1.0 else ""
     if task == "regression":

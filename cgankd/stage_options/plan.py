@@ -66,13 +66,27 @@ def _fakes(config: Mapping[str, Any], task: str | None, classes: int | None) -> 
     checked_dre_options(fit_dre_options(config))
     subsample = checked_subsample_options(config["subsample"]["options"])
     filter_opts = checked_filter_options(config["filter"]["options"])
-    rho = _select_rho(config, filter_opts)
+    rho = _select_rho(config, filter_opts) or _filter_rho(config, filter_opts)
     check_pool_supplies(fake["count"], subsample, task, classes, filter_opts, rho)
     quality = config["quality"]
     if quality["enabled"]:
         check_net_spec(quality, "quality")
         checked_recipe(quality["recipe"], "quality.recipe")
         checked_quality_options(quality["options"])
+
+
+def _filter_rho(config: Mapping[str, Any],
+                filter_opts: Mapping[str, Any]) -> tuple[float, str] | None:
+    """filter.options.rho, with its key, when some rung the run makes filters the pool (the
+    final rung, the ladder's, or the quality stage's, which measures every rung): a filter at
+    rho keeps ~rho of the pool, so a pool the count fits unfiltered can still run short hours
+    into the run, after the GAN and the density ratios. None when nothing filters."""
+    if filter_opts["mode"] == "none":
+        return None
+    fake = config["fake"]
+    makes_filtered = (RUNGS[fake["final"]]["filter"] or fake.get("ladder")
+                      or (config.get("quality") or {}).get("enabled"))
+    return (float(filter_opts["rho"]), "filter.options.rho") if makes_filtered else None
 
 
 def _select_rho(config: Mapping[str, Any],
