@@ -11,6 +11,7 @@ from cgankd.errors import CgankdInputError
 from cgankd.stage_options import check_config
 from cgankd.stage_options.dre import fit_dre_options
 from cgankd.stage_options.fake import checked_select_rho
+from cgankd.stage_options import variants
 from cgankd.stage_options.ladder import REAL, RUNGS, options_for_method
 from cgankd.stage_options.ladder import rung_filter_options as _rung_filter_options
 from cgankd.stage_options.nets import net_source_sha256
@@ -155,9 +156,7 @@ def select_rho_student():
 
 
 def fake_chains():
-    """The fake chains some student uses: fake.seeds entries, each chain once, in order."""
-    seeds, chains = config["students"]["seeds"], config["fake"]["seeds"]
-    return list(dict.fromkeys(chains[i % len(chains)] for i in range(len(seeds))))
+    return variants.fake_chains(config)
 
 
 def chain_of_seed(seed):
@@ -217,14 +216,7 @@ def variant_label(fakes, method):
 
 
 def student_variants():
-    """(fakes, method) of every table row: classic half, cGAN-KD (+ KD), ablation ladder."""
-    s, fake = config["students"], config["fake"]
-    variants = [(REAL, m) for m in s["methods"]]
-    if fake["enabled"]:
-        variants += [(fake["final"], m) for m in ["none", *fake["kd_methods"]]]
-        if fake["ladder"]:
-            variants += [(r, "none") for r in RUNGS if r != fake["final"]]
-    return variants
+    return variants.student_variants(config)
 
 
 def used_rungs():
@@ -275,11 +267,7 @@ def convergence_baselines():
 
 
 def student_recipe(student, fakes):
-    """students.recipe with the overrides of the variant family a fake set belongs to, then
-    those of the student net itself for that family."""
-    family = "real" if fakes == REAL else "fakes"
-    return {**config["students"]["recipe"], **config["students"]["recipes"][family],
-            **config["students"]["nets"][student]["recipes"][family]}
+    return variants.student_recipe(config, student, fakes)
 
 
 def convergence_spec(conv):

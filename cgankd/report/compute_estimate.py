@@ -6,7 +6,7 @@ FLOPs counted with ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and con
 image costs forward + backward ~ 3x forward (the backward pass computes gradients for both
 inputs and weights, ~2x forward). The image passes come from the config: steps x batch (or
 epochs x the variant's own training set, real + fakes), over the variants, seeds and nets the
-workflow expands (rules/common.smk), GAN iterations, the density-ratio fit, the rejection
+workflow expands (cgankd/stage_options/variants.py), GAN iterations, the density-ratio fit, the rejection
 sampler's proposals, filtering, quality and evaluation. FLOPs over a sustained throughput
 (peak x utilisation) give GPU-hours.
 
@@ -26,6 +26,7 @@ from cgankd.report.compute_sizes import (BACKWARD_FACTOR, DEFAULT_ACCEPTANCE,
 from cgankd.stage_options.fake import check_label_grid
 from cgankd.stage_options.ladder import REAL, RUNGS
 from cgankd.stage_options.recipe import checked_recipe
+from cgankd.stage_options.variants import fake_chains, student_recipe, student_variants
 from cgankd.train.budget import scaled_budget
 from cgankd.train.recipe import resolved_steps
 
@@ -49,26 +50,6 @@ def training_run(recipe_overrides: Mapping[str, Any] | None, n_train: int, sizes
     steps = resolved_steps(recipe, n_train)  # the trainer's own count
     evals = steps // int(recipe["eval_every"]) * sizes.val + sizes.test
     return Run(steps * batch, evals)
-
-
-def _student_recipe(config: Mapping[str, Any], net: str, fakes: str) -> dict[str, Any]:
-    """students.recipe under the family's and the net's overrides (rules/common.smk
-    student_recipe)."""
-    s = config["students"]
-    family = "real" if fakes == REAL else "fakes"
-    return {**s["recipe"], **(s.get("recipes") or {}).get(family, {}),
-            **(s["nets"][net].get("recipes") or {}).get(family, {})}
-
-
-def student_variants(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(fakes, method) of every table row, as rules/common.smk student_variants expands them."""
-    s, fake = config["students"], config["fake"]
-    variants = [(REAL, m) for m in s["methods"]]
-    if fake["enabled"]:
-        variants += [(fake["final"], m) for m in ["none", *fake["kd_methods"]]]
-        if fake["ladder"]:
-            variants += [(r, "none") for r in RUNGS if r != fake["final"]]
-    return variants
 
 
 class Tally:
@@ -116,7 +97,7 @@ def estimate(config: Mapping[str, Any]) -> dict[str, Any]:
     for name, spec in nets.items():
         for fakes, method in variants:
             extra = fake["count"] if fakes != REAL else 0  # epochs: its own set, fakes too
-            run = training_run(_student_recipe(config, name, fakes), n + extra, sizes,
+            run = training_run(student_recipe(config, name, fakes), n + extra, sizes,
                                "students.recipe")
             for _ in seeds:
                 tally.train("students", run, fwd(spec), kd_fwd if method != "none" else 0)
@@ -128,7 +109,7 @@ def estimate(config: Mapping[str, Any]) -> dict[str, Any]:
             tally.train("convergence", training_run(recipe, n, sizes, "teacher.recipe"),
                         teacher_fwd)
         for name, spec in nets.items():
-            recipe = scaled_budget(_student_recipe(config, name, REAL), factor,
+            recipe = scaled_budget(student_recipe(config, name, REAL), factor,
                                    "students.recipe")
             run = training_run(recipe, n, sizes, "students.recipe")
             for _ in seeds:
@@ -163,8 +144,7 @@ def estimate(config: Mapping[str, Any]) -> dict[str, Any]:
         proposals = max(proposals, burnin) if sub["reuse_burnin"] else proposals + burnin
         used = {fakes for fakes, _ in variants}
         quality_rungs = list(RUNGS) if quality["enabled"] else []
-        chain_ids = fake["seeds"]
-        chains = list(dict.fromkeys(chain_ids[i % len(chain_ids)] for i in range(len(seeds))))
+        chains = fake_chains(config)
         for i, _ in enumerate(chains):  # the first chain also feeds quality's rungs
             rungs = [r for r in RUNGS if r in used or (i == 0 and r in quality_rungs)]
             for sampler in sorted({RUNGS[r]["sampler"] for r in rungs}):
@@ -176,7 +156,7 @@ def estimate(config: Mapping[str, Any]) -> dict[str, Any]:
         first = next(iter(nets), None)
         select = checked_select_rho(config["filter"].get("select_rho"))
         if select and first:
-            recipe = {**_student_recipe(config, first, fake["final"]), **select["recipe"]}
+            recipe = {**student_recipe(config, first, fake["final"]), **select["recipe"]}
             run = training_run(recipe, n + fake["count"], sizes, "filter.select_rho.recipe")
             tally.add("select_rho", pool * teacher_fwd, runs=0)
             for _ in range(len(select["grid"]) * len(select["seeds"])):
@@ -188,7 +168,7 @@ def estimate(config: Mapping[str, Any]) -> dict[str, Any]:
             for _ in quality_rungs:  # embed the rung's fakes and the real images
                 tally.add("quality", (fake["count"] + n + sizes.test) * metric)
             if quality["cas"] and first:  # the first net on each rung's fakes alone
-                run = training_run(_student_recipe(config, first, REAL), fake["count"], sizes,
+                run = training_run(student_recipe(config, first, REAL), fake["count"], sizes,
                                    "students.recipe")
                 for _ in range(len(quality_rungs) * len(quality["cas_seeds"])):
                     tally.train("CAS", run, fwd(nets[first]))
