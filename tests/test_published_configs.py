@@ -354,3 +354,15 @@ def test_v3_cdrrs_fit_and_sampling_as_published(resolved, name, window, flip):
     opts = checked_subsample_options(options_for_method(cfg["subsample"]["options"], "cdrrs"))
     assert (opts["label_window"], opts["psi_label"], opts["reuse_burnin"]) == (
         window, "target", False)
+
+
+def test_utkface_v1_students_as_run_nokd_fake(resolved):
+    """Scripts over METHOD.md (run_nokd.sh / run_nokd_fake.sh at 3aee33b): 350 epochs over each
+    variant's own set at lr 0.01, x0.1 at 150/250, and 80,000 fakes per student."""
+    cfg = resolved("utkface_v1")
+    recipe = checked_recipe(cfg["students"]["recipe"], "students.recipe")
+    assert recipe["budget"] == "epochs" and recipe["epochs"] == 350
+    assert _epoch_milestones(recipe) == [150, 250]
+    assert (recipe["lr"], recipe["lr_decay"], recipe["batch_size"], recipe["weight_decay"]) == (
+        0.01, 0.1, 128, 1e-4)
+    assert cfg["fake"]["count"] == 80000 and cfg["fake"]["init"] == "scratch"
