@@ -366,3 +366,18 @@ def test_utkface_v1_students_as_run_nokd_fake(resolved):
     assert (recipe["lr"], recipe["lr_decay"], recipe["batch_size"], recipe["weight_decay"]) == (
         0.01, 0.1, 128, 1e-4)
     assert cfg["fake"]["count"] == 80000 and cfg["fake"]["init"] == "scratch"
+
+
+@pytest.mark.parametrize("setting", ["rc49_v1_r5", "rc49_v1_r15", "rc49_v1_r25"])
+def test_rc49_v1_students_350_epochs_over_each_variants_own_set(resolved, setting):
+    """run_nokd_r*.sh / run_nokd+fake_r*.sh (cGAN-KD at 1629fae): 350 epochs, x0.1 at 150/250,
+    over real + 50,000 fakes for cGAN-KD, not a fixed step budget."""
+    from cgankd.train.recipe import resolved_steps
+
+    cfg = resolved(setting)
+    recipe = checked_recipe(cfg["students"]["recipe"], "students.recipe")
+    assert recipe["budget"] == "epochs" and recipe["epochs"] == 350
+    assert _epoch_milestones(recipe) == [150, 250]
+    assert (recipe["lr"], recipe["batch_size"], recipe["weight_decay"]) == (0.01, 128, 1e-4)
+    real = 2250
+    assert resolved_steps(recipe, real + cfg["fake"]["count"]) > 20 * resolved_steps(recipe, real)
