@@ -381,3 +381,21 @@ def test_rc49_v1_students_350_epochs_over_each_variants_own_set(resolved, settin
     assert (recipe["lr"], recipe["batch_size"], recipe["weight_decay"]) == (0.01, 128, 1e-4)
     real = 2250
     assert resolved_steps(recipe, real + cfg["fake"]["count"]) > 20 * resolved_steps(recipe, real)
+
+
+def test_utkface_v3_baseline_350_and_finetune_240_epochs_over_own_set(resolved):
+    """run_cnn.sh / run_cnn_fake.sh (cGAN-KD at d686ce7): the baseline 350 epochs (150/250);
+    the fine-tune 240 epochs over real + fakes (150/180/210), not 240 epochs of the real set."""
+    from cgankd.stage_options.variants import student_recipe
+    from cgankd.train.recipe import resolved_steps
+
+    cfg = resolved("utkface_v3")
+    real = checked_recipe(student_recipe(cfg, "mobilenetv2", "real"), "students.recipe")
+    fakes = checked_recipe(student_recipe(cfg, "mobilenetv2", "relabelled"), "students.recipe")
+    assert (real["budget"], real["epochs"], _epoch_milestones(real)) == ("epochs", 350, [150, 250])
+    assert (fakes["budget"], fakes["epochs"]) == ("epochs", 240)
+    assert _epoch_milestones(fakes) == [150, 180, 210]
+    assert (fakes["lr"], fakes["batch_size"], fakes["weight_decay"]) == (0.01, 128, 5e-4)
+    n_real = 10627
+    assert resolved_steps(fakes, n_real + cfg["fake"]["count"]) == -(-240 * (n_real + 60000) // 128)
+    assert cfg["fake"]["init"] == "finetune"
