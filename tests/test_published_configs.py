@@ -399,3 +399,22 @@ def test_utkface_v3_baseline_350_and_finetune_240_epochs_over_own_set(resolved):
     n_real = 10627
     assert resolved_steps(fakes, n_real + cfg["fake"]["count"]) == -(-240 * (n_real + 60000) // 128)
     assert cfg["fake"]["init"] == "finetune"
+
+
+@pytest.mark.parametrize("setting, n_real", [
+    ("cifar10_v1_10k", 10000), ("cifar10_v1_20k", 20000), ("cifar10_v1_50k", 45000),
+    ("tinyimagenet_v1", 90000)])
+def test_v1_classification_students_350_epochs_over_own_set(resolved, setting, n_real):
+    """run_nokd.sh / run_nokd_fake.sh (CIFAR at 1629fae, Tiny-ImageNet at 3aee33b): 350 epochs
+    at lr 0.1, x0.1 at 150/250, over real + 100,000 fakes for cGAN-KD, not the real set's
+    350-epoch step count for every variant."""
+    from cgankd.train.recipe import resolved_steps
+
+    cfg = resolved(setting)
+    recipe = checked_recipe(cfg["students"]["recipe"], "students.recipe")
+    assert (recipe["budget"], recipe["epochs"], recipe["lr"]) == ("epochs", 350, 0.1)
+    assert _epoch_milestones(recipe) == [150, 250]
+    assert resolved_steps(recipe, n_real) == -(-350 * n_real // 128)
+    n_fake = cfg["fake"]["count"]
+    assert n_fake == 100000
+    assert resolved_steps(recipe, n_real + n_fake) == -(-350 * (n_real + n_fake) // 128)
