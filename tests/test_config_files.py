@@ -139,7 +139,7 @@ def test_the_study_runner_reads_the_experiment_through_its_bases(tmp_path):
     overlay = _write(tmp_path / "exp.yaml", f"base: {REPO / 'config' / 'config.yaml'}\n"
                                             f"experiment: overlaid\nfilter: {{seed: 3}}\n")
     study = _write(tmp_path / "study.yaml",
-                   "factors: {rho: {key: filter.options.rho, levels: [0.5]}}\n")
+                   "factors: {rho: {key: filter.options.rho, levels: [0.95]}}\n")
     run = prepare(study, overlay, tmp_path)
     default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     assert run.prefix.startswith("overlaid-")
