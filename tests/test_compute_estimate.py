@@ -16,6 +16,8 @@ from cgankd.report import compute_estimate
 from cgankd.report.compute_flops import forward_flops, net_flops
 from cgankd.report.compute_sizes import LABEL, Sizes, resolve_config, split_sizes
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def test_forward_flops_of_a_linear_and_a_conv_layer_equal_the_hand_count():
     # 2 FLOPs per multiply-add: Linear 10 -> 20 is 10 x 20 MACs per row
@@ -132,3 +134,24 @@ def test_run_counts_equal_the_jobs_the_workflow_plans(tmp_path):
     assert stages["filter"]["runs"] == jobs["filter_relabel"]
     assert stages["CAS"]["runs"] == jobs["train_cas"]
     assert stages["quality"]["runs"] == jobs["train_metric_net"] + jobs["fake_quality"]
+
+
+@pytest.mark.slow  # ~40 s: every experiment file's nets built and counted
+def test_the_readmes_estimate_table_matches_the_experiment_files():
+    """The README's "Estimated GPU-hours per run" rows are what `cgankd estimate` gives for
+    each experiment file today: a config edit that changes a budget must regenerate them."""
+    from cgankd.report.compute_sizes import DEFAULT_UTILISATION, H200_BF16_DENSE_TFLOPS
+
+    readme = (REPO / "README.md").read_text()
+    rows = {name: (hours, pflops) for name, hours, pflops in re.findall(
+        r"^\| `([a-z0-9_]+)\.yaml` \| \d[^\n]*?\| \*\*([0-9.]+)\*\* \| [0-9,]+ \| ([0-9,]+) \|$",
+        readme, flags=re.M)}
+    files = sorted(p.stem for p in (REPO / "config" / "experiments").glob("*.yaml"))
+    assert sorted(rows) == files
+    for name in files:
+        result = compute_estimate.estimate(
+            resolve_config([REPO / "config" / "experiments" / f"{name}.yaml"]))
+        flops = sum(row["flops"] for row in result["stages"].values())
+        hours = compute_estimate.gpu_hours(flops, H200_BF16_DENSE_TFLOPS, DEFAULT_UTILISATION)
+        assert f"{hours:.1f}" == rows[name][0], name
+        assert f"{flops / 1e15:,.0f}" == rows[name][1], name
