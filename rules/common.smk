@@ -9,6 +9,7 @@ from cgankd.config import config_problem, load_schema
 from cgankd.config_files import configfiles_config
 from cgankd.errors import CgankdInputError
 from cgankd.stage_options import check_config
+from cgankd.stage_options.plan import fill_kd_teacher
 from cgankd.stage_options.dre import fit_dre_options
 from cgankd.stage_options.fake import checked_select_rho
 from cgankd.stage_options import variants
@@ -29,9 +30,7 @@ _problem = config_problem(config, load_schema(SCHEMA))
 if _problem:
     raise WorkflowError(_problem)
 validate(config, SCHEMA)  # fills the schema's defaults into config
-if config["kd_teacher"]:  # the schema fills no defaults under a section that may be null
-    config["kd_teacher"] = {"kwargs": {}, "weights": None, "seed": 0, "recipe": {},
-                            **config["kd_teacher"]}
+fill_kd_teacher(config)
 try:  # every stage's options, registry names and cross-field checks, before any job
     check_config(config)
 except CgankdInputError as error:

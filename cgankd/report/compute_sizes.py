@@ -15,7 +15,7 @@ from typing import Any
 from cgankd.config import load_schema
 from cgankd.config_files import deep_merge, load_config_file
 from cgankd.errors import CgankdInputError
-from cgankd.stage_options.plan import config_error, with_schema_defaults
+from cgankd.stage_options.plan import config_error, fill_kd_teacher, with_schema_defaults
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "config" / "schema.yaml"
@@ -48,9 +48,7 @@ def resolve_config(paths: Sequence[str | Path]) -> dict[str, Any]:
     if problem:
         raise CgankdInputError(f"{paths[-1]}: {problem}")
     config = with_schema_defaults(config, schema)
-    if config.get("kd_teacher"):  # as rules/common.smk fills a separate KD teacher
-        config["kd_teacher"] = {"kwargs": {}, "weights": None, "seed": 0, "recipe": {},
-                                **config["kd_teacher"]}
+    fill_kd_teacher(config)  # as rules/common.smk
     return config
 
 

@@ -139,6 +139,14 @@ def check_config(config: Mapping[str, Any]) -> None:
         _fakes(config, task, classes)
 
 
+def fill_kd_teacher(config: dict[str, Any]) -> None:
+    """Give a separate kd_teacher section its net defaults, in place: the schema fills no
+    defaults under a section that may be null (rules/common.smk and cgankd estimate)."""
+    if config.get("kd_teacher"):
+        config["kd_teacher"] = {"kwargs": {}, "weights": None, "seed": 0, "recipe": {},
+                                **config["kd_teacher"]}
+
+
 def with_schema_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``config`` with the schema's defaults filled in, as Snakemake's ``validate``
     fills them: missing keys take their default, then nested objects are filled the same way."""
