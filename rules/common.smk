@@ -219,9 +219,7 @@ def student_variants():
 
 
 def used_rungs():
-    """The ladder rungs some student trains on, in ladder order."""
-    used = {fakes for fakes, _ in student_variants()}
-    return [rung for rung in RUNGS if rung in used]
+    return variants.used_rungs(config)
 
 
 def student_dirs():
@@ -284,18 +282,11 @@ def convergence_spec(conv):
 
 
 def quality_rungs():
-    """The rungs whose sample quality and CAS are measured: every rung of the ladder, whether
-    or not students train on it (a pool, a filter pass and one CAS run per rung cost far less
-    than the ladder's student runs)."""
-    if not (config["fake"]["enabled"] and config["quality"]["enabled"]):
-        return []
-    return list(RUNGS)
+    return variants.quality_rungs(config)
 
 
 def made_rungs():
-    """Every rung some job reads: students' and quality's, in ladder order."""
-    made = set(used_rungs()) | set(quality_rungs())
-    return [rung for rung in RUNGS if rung in made]
+    return variants.made_rungs(config)
 
 
 def quality_reports():

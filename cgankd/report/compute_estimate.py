@@ -6,8 +6,8 @@ FLOPs counted with ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and con
 image costs forward + backward ~ 3x forward (the backward pass computes gradients for both
 inputs and weights, ~2x forward). The image passes come from the config: steps x batch (or
 epochs x the variant's own training set, real + fakes), over the variants, seeds and nets the
-workflow expands (cgankd/stage_options/variants.py), GAN iterations, the density-ratio fit, the rejection
-sampler's proposals, filtering, quality and evaluation. FLOPs over a sustained throughput
+workflow expands (cgankd/stage_options/variants.py), GAN iterations, the density-ratio fit, the
+rejection sampler's proposals, filtering, quality and evaluation. FLOPs over a sustained throughput
 (peak x utilisation) give GPU-hours.
 
 Not counted: data loading, augmentation, checkpoints, CcGAN-ILI's label-embedding
@@ -26,7 +26,8 @@ from cgankd.report.compute_sizes import (BACKWARD_FACTOR, DEFAULT_ACCEPTANCE,
 from cgankd.stage_options.fake import check_label_grid
 from cgankd.stage_options.ladder import REAL, RUNGS
 from cgankd.stage_options.recipe import checked_recipe
-from cgankd.stage_options.variants import fake_chains, student_recipe, student_variants
+from cgankd.stage_options.variants import (fake_chains, made_rungs, quality_rungs,
+                                           student_recipe, student_variants, used_rungs)
 from cgankd.train.budget import scaled_budget
 from cgankd.train.recipe import resolved_steps
 
@@ -142,11 +143,8 @@ def estimate(config: Mapping[str, Any]) -> dict[str, Any]:
         proposals = pool / DEFAULT_ACCEPTANCE
         burnin = int(sub["n_burnin"]) * groups
         proposals = max(proposals, burnin) if sub["reuse_burnin"] else proposals + burnin
-        used = {fakes for fakes, _ in variants}
-        quality_rungs = list(RUNGS) if quality["enabled"] else []
-        chains = fake_chains(config)
-        for i, _ in enumerate(chains):  # the first chain also feeds quality's rungs
-            rungs = [r for r in RUNGS if r in used or (i == 0 and r in quality_rungs)]
+        for i, _ in enumerate(fake_chains(config)):  # the first also feeds quality's rungs
+            rungs = made_rungs(config) if i == 0 else used_rungs(config)
             for sampler in sorted({RUNGS[r]["sampler"] for r in rungs}):
                 cost = pool * g_fwd if sampler == "none" else proposals * (g_fwd + e_fwd + m_fwd)
                 tally.add("subsample", cost)
@@ -165,12 +163,12 @@ def estimate(config: Mapping[str, Any]) -> dict[str, Any]:
             metric = fwd(quality)
             tally.train("quality", training_run(quality.get("recipe"), n, sizes,
                                                 "quality.recipe"), metric)
-            for _ in quality_rungs:  # embed the rung's fakes and the real images
+            for _ in quality_rungs(config):  # embed the rung's fakes and the real images
                 tally.add("quality", (fake["count"] + n + sizes.test) * metric)
             if quality["cas"] and first:  # the first net on each rung's fakes alone
                 run = training_run(student_recipe(config, first, REAL), fake["count"], sizes,
                                    "students.recipe")
-                for _ in range(len(quality_rungs) * len(quality["cas_seeds"])):
+                for _ in range(len(quality_rungs(config)) * len(quality["cas_seeds"])):
                     tally.train("CAS", run, fwd(nets[first]))
     return {"experiment": config["experiment"], "sizes": sizes, "label": LABEL,
             "stages": {k: {"runs": int(r), "flops": f} for k, (r, f) in tally.stages.items()},
