@@ -19,9 +19,12 @@ from cgankd.errors import CgankdInputError
 from cgankd.options import merge_options
 
 ACCEL_DEFAULTS: dict[str, Any] = {
-    # Autocast dtype of forward passes: auto | fp32 | bf16 | fp16. auto = bf16 on a CUDA device
-    # that supports it, fp32 elsewhere (CPU, old GPUs) and in the GAN loop (see resolve_accel);
-    # fp32 = no autocast; fp16 adds a gradient scaler against underflow.
+    # Autocast dtype of forward passes: auto | native_bf16 | fp32 | bf16 | fp16. auto = bf16 on
+    # a CUDA device that supports it, fp32 elsewhere (CPU, old GPUs) and in the GAN loop (see
+    # resolve_accel); native_bf16 = bf16 wherever the device computes it natively (such GPUs,
+    # CPUs with AVX512-BF16 or AMX), the GAN included, fp32 elsewhere: a config that asks for
+    # bf16's speed stays fp32, not emulated and slow, on a machine without it; fp32 = no
+    # autocast; fp16 adds a gradient scaler against underflow.
     "amp": "auto",
     # Channels-last (NHWC) weights and images: auto | true | false. auto = on for CUDA, where
     # tensor-core convolutions want it, off on CPU, where it buys little and reorders sums.
@@ -34,7 +37,8 @@ ACCEL_DEFAULTS: dict[str, Any] = {
     "cudnn_benchmark": True,
 }
 AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-AMP_CHOICES = ("auto", *AMP_DTYPES)
+NATIVE_BF16 = "native_bf16"
+AMP_CHOICES = ("auto", NATIVE_BF16, *AMP_DTYPES)
 
 
 def checked_accel_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -111,6 +115,15 @@ def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
     scaler.update()
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 matrix work in hardware: a GPU that supports it, or a CPU
+    whose oneDNN kernels have bf16 instructions (AVX512-BF16, AMX) rather than emulating them."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.backends.mkldnn.is_available() and bool(
+        torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def resolve_accel(options: Mapping[str, Any] | None, device: torch.device, *,
                   auto_amp: bool = True) -> Accel:
     """The ``Accel`` for ``device``; ``auto_amp=False`` makes ``amp: auto`` mean fp32.
@@ -125,6 +138,8 @@ def resolve_accel(options: Mapping[str, Any] | None, device: torch.device, *,
     amp = opts["amp"]
     if amp == "auto":
         amp = "bf16" if auto_amp and cuda and torch.cuda.is_bf16_supported() else "fp32"
+    elif amp == NATIVE_BF16:
+        amp = "bf16" if native_bf16(device) else "fp32"
     channels_last = cuda if opts["channels_last"] == "auto" else bool(opts["channels_last"])
     if cuda:
         torch.backends.cudnn.benchmark = opts["cudnn_benchmark"]

@@ -47,7 +47,7 @@ def test_schema_defaults_mirror_the_package_defaults():
 
 @pytest.mark.parametrize("options, match", [
     ({"amps": "bf16"}, "unknown option accel.amps"),
-    ({"amp": "bf32"}, "accel.amp must be one of auto, fp32, bf16, fp16, got 'bf32'"),
+    ({"amp": "bf32"}, "accel.amp must be one of auto, native_bf16, fp32, bf16, fp16, got 'bf32'"),
     ({"channels_last": "yes"}, "accel.channels_last"),
     ({"compile": "true"}, "accel.compile"),
 ])
@@ -88,6 +88,20 @@ def test_auto_on_cuda_is_bf16_and_channels_last_but_fp32_for_the_gan(monkeypatch
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert resolve_accel({}, cuda).amp == "fp32"  # pre-Ampere GPUs stay in fp32
     assert resolve_accel({"amp": "fp16"}, cuda).amp_dtype == torch.float16
+
+
+def test_native_bf16_follows_the_hardware_and_applies_to_the_gan(monkeypatch):
+    # Resolution only: the hardware answers are patched, so this runs on any machine.
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    for auto_amp in (True, False):  # the GAN passes auto_amp=False: native_bf16 still holds
+        assert resolve_accel({"amp": "native_bf16"}, CPU, auto_amp=auto_amp).amp == "bf16"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert resolve_accel({"amp": "native_bf16"}, CPU).amp == "fp32"  # never emulated
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_accel({"amp": "native_bf16"}, torch.device("cuda"),
+                         auto_amp=False).amp == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_accel({"amp": "native_bf16"}, torch.device("cuda")).amp == "fp32"
 
 
 def test_fp16_scales_the_loss_and_bf16_does_not():
