@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from bench_training import digits_like
 from common import parser, report, setup, timed
@@ -61,7 +62,7 @@ def net_loop(device, steps, resolution, width, folder):
 
 def gan_loop(device, iterations, resolution, folder):
     images, labels = digits_like(500, resolution)
-    split = Split(images, labels, torch.arange(len(labels)).numpy(),
+    split = Split(images, labels, np.arange(len(labels)),
                   {"task": "classification", "num_classes": 10})
 
     def run(accel):

@@ -8,6 +8,7 @@ call its methods and never look at the options themselves.
 """
 
 import contextlib
+import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -117,11 +118,15 @@ def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
 
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` runs bf16 matrix work in hardware: a GPU that supports it, or a CPU
-    whose oneDNN kernels have bf16 instructions (AVX512-BF16, AMX) rather than emulating them."""
+    with bf16 instructions (x86: AVX512-BF16 or AMX; Arm: the BF16 extension). oneDNN also
+    runs bf16 on plain AVX-512 x86 CPUs, by converting to fp32: slower than fp32 itself."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and torch.backends.mkldnn.is_available() and bool(
-        torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # Arm: true with the extension
 
 
 def resolve_accel(options: Mapping[str, Any] | None, device: torch.device, *,

@@ -1,8 +1,10 @@
 """Accelerator options: checking, resolution per device, and what they do to training on CPU."""
 
 import json
+import platform
 
 import numpy as np
+
 import pytest
 import torch
 import yaml
@@ -92,11 +94,20 @@ def test_auto_on_cuda_is_bf16_and_channels_last_but_fp32_for_the_gan(monkeypatch
 
 def test_native_bf16_follows_the_hardware_and_applies_to_the_gan(monkeypatch):
     # Resolution only: the hardware answers are patched, so this runs on any machine.
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
     for auto_amp in (True, False):  # the GAN passes auto_amp=False: native_bf16 still holds
         assert resolve_accel({"amp": "native_bf16"}, CPU, auto_amp=auto_amp).amp == "bf16"
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    # plain AVX-512: oneDNN would convert bf16 to fp32 and back, slower than fp32 itself
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     assert resolve_accel({"amp": "native_bf16"}, CPU).amp == "fp32"  # never emulated
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert resolve_accel({"amp": "native_bf16"}, CPU).amp == "bf16"
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")  # Arm: the BF16 extension
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert resolve_accel({"amp": "native_bf16"}, CPU).amp == "fp32"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_accel({"amp": "native_bf16"}, torch.device("cuda"),
                          auto_amp=False).amp == "bf16"
