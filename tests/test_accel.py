@@ -4,7 +4,6 @@ import json
 import platform
 
 import numpy as np
-
 import pytest
 import torch
 import yaml
