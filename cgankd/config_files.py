@@ -19,6 +19,10 @@ import yaml
 from cgankd.errors import CgankdInputError
 
 BASE_KEY = "base"
+# Sections every experiment sets, itself or through its base: a config without one of them is
+# almost always a few-key overlay given to --configfile without a base, which Snakemake runs on
+# the schema's defaults (not config/config.yaml's) for everything it leaves out.
+CORE_SECTIONS = ("data", "teacher", "students")
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,3 +105,16 @@ def configfiles_config(paths: Sequence[str | Path], overrides: Mapping[str, Any]
     for path in paths:
         config = deep_merge(config, load_config_file(path))
     return deep_merge(config, overrides)
+
+
+def partial_config_warning(paths: Sequence[str | Path], config: Mapping[str, Any]) -> str | None:
+    """One warning line when the config the ``--configfile`` ``paths`` make lacks a core
+    section (so the schema's defaults will fill it), naming the files and the sections; None
+    when every core section is set or no file was given."""
+    missing = [section for section in CORE_SECTIONS if section not in config]
+    if not paths or not missing:
+        return None
+    files = ", ".join(str(p) for p in paths)
+    return (f"cgankd: warning: --configfile {files} sets no {', '.join(missing)}: the schema's "
+            f"defaults fill {'it' if len(missing) == 1 else 'them'}, not config/config.yaml's; "
+            f"to change a few keys of another config, start the file with `base: <that file>`")

@@ -6,7 +6,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # the cgankd package beside this workflow
 from cgankd.config import config_problem, load_schema
-from cgankd.config_files import configfiles_config
+from cgankd.config_files import configfiles_config, partial_config_warning
 from cgankd.errors import CgankdInputError
 from cgankd.stage_options import check_config
 from cgankd.stage_options.plan import fill_kd_teacher
@@ -26,6 +26,9 @@ except CgankdInputError as error:
 if _resolved is not None:
     config.clear()
     config.update(_resolved)
+_partial = partial_config_warning(workflow.overwrite_configfiles, config)
+if _partial:  # before validate() fills the schema's defaults in
+    print(_partial, file=sys.stderr)
 _problem = config_problem(config, load_schema(SCHEMA))
 if _problem:
     raise WorkflowError(_problem)

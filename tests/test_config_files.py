@@ -8,7 +8,8 @@ import pytest
 import yaml
 from conftest import REPO
 
-from cgankd.config_files import configfiles_config, deep_merge, load_config_file
+from cgankd.config_files import (configfiles_config, deep_merge, load_config_file,
+                                 partial_config_warning)
 from cgankd.errors import CgankdInputError
 
 
@@ -130,7 +131,30 @@ def test_snakemake_plans_an_overlay_with_the_command_line_on_top(tmp_path):
     net = next(iter(nets))
     assert f"results/x/students/{net}/real/none/seed7/model.pt" in output
     assert "results/overlaid/" not in output
+    assert "cgankd: warning" not in output  # the base sets every core section
     assert f"results/x/students/{net}/real/none/seed1/model.pt" not in output
+
+
+def test_a_config_without_a_core_section_warns_naming_the_files_and_sections():
+    full = {"experiment": "e", "data": {}, "teacher": {}, "students": {}}
+    assert partial_config_warning(["full.yaml"], full) is None
+    assert partial_config_warning([], {"experiment": "e"}) is None  # no --configfile
+    line = partial_config_warning(["a.yaml", "b.yaml"], {"experiment": "e", "teacher": {}})
+    assert "\n" not in line
+    assert "--configfile a.yaml, b.yaml sets no data, students:" in line
+    assert "base:" in line
+
+
+def test_snakemake_warns_at_plan_time_about_an_overlay_without_base(tmp_path):
+    """The mistake the warning is for: a few keys of config.yaml given without `base:`."""
+    overlay = _write(tmp_path / "overlay.yaml", "experiment: x\nstudents: {seeds: [7]}\n")
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"),
+                          "-d", str(tmp_path / "work"), "--cores", "1",
+                          "--configfile", str(overlay)],
+                         capture_output=True, text=True, timeout=120)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    assert f"cgankd: warning: --configfile {overlay} sets no data, teacher:" in output
 
 
 def test_the_study_runner_reads_the_experiment_through_its_bases(tmp_path):
