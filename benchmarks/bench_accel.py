@@ -21,16 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_training import digits_like
+from bench_training import digits_like, digits_tensorset, fit_cnn
 from common import parser, report, setup, timed
 
 from cgankd.h5io import Split
-from cgankd.kd.objective import DistillObjective
-from cgankd.nets import build_net
 from cgankd.stages.train_cgan import train_cgan
 from cgankd.train.recipe import checked_recipe
-from cgankd.train.tensorset import TensorSet
-from cgankd.train.trainer import fit
 
 SETTINGS = {
     "fp32": {"amp": "fp32", "channels_last": False},
@@ -41,22 +37,15 @@ DIGITS_GAN = {"native_resolution": 8, "mode_seeking": 0.2}  # config/config.yaml
 
 
 def net_loop(device, steps, resolution, width, folder):
-    images, labels = digits_like(1200, resolution)
-    data = TensorSet(torch.from_numpy(images), torch.from_numpy(labels), torch.arange(1200))
+    data = digits_tensorset(1200, resolution)
     recipe = checked_recipe({"steps": steps, "batch_size": 64, "eval_every": steps,
                              "checkpoint_every": steps, "crop_pad": 2, "flip": False}, "b")
 
     def run(accel):
-        torch.manual_seed(0)
-        net = build_net("cnn", 10, 1, width=width, blocks=3)
-        objective = DistillObjective("none", task="classification", student=net, teacher=None,
-                                     sample_input=torch.zeros(2, 1, resolution, resolution),
-                                     n_data=len(data))
-        fit(objective, net, data, data, recipe, task="classification", label_scale=None,
-            device=device, seed=0, checkpoint_path=folder / f"w{width}.pt",
-            log_path=folder / f"w{width}.jsonl", fingerprint=str(accel), progress=False,
-            accel=accel)
-        (folder / f"w{width}.pt").unlink(missing_ok=True)  # no resume between rounds
+        checkpoint = folder / f"w{width}.pt"
+        fit_cnn(data, recipe, resolution, {"width": width, "blocks": 3}, device, checkpoint,
+                accel)
+        checkpoint.unlink(missing_ok=True)  # no resume between rounds
     return run
 
 

@@ -40,21 +40,33 @@ def digits_like(n: int, resolution: int, seed: int = 0) -> tuple[np.ndarray, np.
             np.arange(n) % 10)
 
 
+def digits_tensorset(n: int, resolution: int) -> TensorSet:
+    images, labels = digits_like(n, resolution)
+    return TensorSet(torch.from_numpy(images), torch.from_numpy(labels), torch.arange(n))
+
+
+def fit_cnn(data: TensorSet, recipe: dict, resolution: int, net_kwargs: dict, device,
+            checkpoint: Path, accel_options) -> None:
+    """The pipeline's student loop (``fit``, NOKD objective) on a fresh cnn, seed 0; the data
+    doubles as validation."""
+    torch.manual_seed(0)
+    net = build_net("cnn", 10, 1, **net_kwargs)
+    objective = DistillObjective("none", task="classification", student=net, teacher=None,
+                                 sample_input=torch.zeros(2, 1, resolution, resolution),
+                                 n_data=len(data))
+    fit(objective, net, data, data, recipe, task="classification", label_scale=None,
+        device=device, seed=0, checkpoint_path=checkpoint,
+        log_path=checkpoint.with_suffix(".jsonl"), fingerprint=str(accel_options),
+        progress=False, accel=accel_options)
+
+
 def bench_student(device, steps, batch, resolution, net_kwargs, folder, accel_options):
-    images, labels = digits_like(1200, resolution)
-    data = TensorSet(torch.from_numpy(images), torch.from_numpy(labels), torch.arange(1200))
+    data = digits_tensorset(1200, resolution)
     recipe = checked_recipe({"steps": steps, "batch_size": batch, "eval_every": steps // 3,
                              "checkpoint_every": steps // 2, "crop_pad": 2, "flip": False}, "b")
 
     def pipeline():
-        torch.manual_seed(0)
-        net = build_net("cnn", 10, 1, **net_kwargs)
-        objective = DistillObjective("none", task="classification", student=net, teacher=None,
-                                     sample_input=torch.zeros(2, 1, resolution, resolution),
-                                     n_data=len(data))
-        fit(objective, net, data, data, recipe, task="classification", label_scale=None,
-            device=device, seed=0, checkpoint_path=folder / "ck.pt",
-            log_path=folder / "h.jsonl", fingerprint="b", progress=False, accel=accel_options)
+        fit_cnn(data, recipe, resolution, net_kwargs, device, folder / "ck.pt", accel_options)
 
     acc = resolve_accel(accel_options, device)
 
