@@ -9,6 +9,7 @@ import pytest
 import torch
 from toy_data import write_bar_splits
 
+import cgankd.stages._extractor as extractor_training
 import cgankd.stages.fit_dre as fit_dre_stage
 from cgankd.errors import CgankdInputError
 from cgankd.stage_options.dre import checked_dre_options
@@ -35,14 +36,14 @@ def _optimizer_that_stepped(tmp_path, monkeypatch, extractor_optimizer):
 
     monkeypatch.setattr(torch.optim, "SGD", recording(torch.optim.SGD))
     monkeypatch.setattr(torch.optim, "Adam", recording(torch.optim.Adam))
-    real_fit = fit_dre_stage.fit
+    real_fit = extractor_training.fit
 
     def fit_one_step(*args, **kwargs):
         def stop(done):
             raise _Stop
         return real_fit(*args, **kwargs, on_step=stop)
 
-    monkeypatch.setattr(fit_dre_stage, "fit", fit_one_step)
+    monkeypatch.setattr(extractor_training, "fit", fit_one_step)
     paths = write_bar_splits(tmp_path, "regression")
     generator = tmp_path / "generator.pt"
     generator.write_bytes(b"only hashed before the extractor trains")

@@ -178,19 +178,39 @@ def checked_fit_options(options: Mapping[str, Any] | None, where: str) -> dict[s
     return opts
 
 
-def checked_dre_options(options: Mapping[str, Any] | None,
-                        where: str = "dre.options") -> dict[str, Any]:
-    opts = merge_options(DRE_DEFAULTS, options, where)
-    opts["fit"] = checked_fit_options(opts["fit"], f"{where}.fit")
+# The options that make the feature extractor alone (architecture, loss, training); the
+# quality stage's own extractor (quality.extractor) takes these and no others.
+EXTRACTOR_KEYS = ("extractor_width", "feat_shape", "extractor_recipe", "extractor_optimizer",
+                  "ae_sparsity", "ae_reg_weight")
+
+
+def _check_extractor_keys(opts: dict[str, Any], where: str) -> None:
+    """Check and normalise, in place, the EXTRACTOR_KEYS of merged options."""
     opts["extractor_recipe"] = checked_recipe(opts["extractor_recipe"],
                                               f"{where}.extractor_recipe")
     opts["extractor_optimizer"] = checked_extractor_optimizer(
         opts["extractor_optimizer"], f"{where}.extractor_optimizer")
-    for key in ("extractor_width", "batch_size", "val_fakes_per_image"):
-        require_int(opts[key], f"{where}.{key}", 1)
+    require_int(opts["extractor_width"], f"{where}.extractor_width", 1)
     for key in ("ae_sparsity", "ae_reg_weight"):
         require_number(opts[key], f"{where}.{key}", 0)
-    require_number(opts["dr_dropout"], f"{where}.dr_dropout", 0, 1, high_open=True)
     _ints(opts["feat_shape"], f"{where}.feat_shape", 3)
+
+
+def checked_extractor_options(options: Mapping[str, Any] | None,
+                              where: str = "quality.extractor") -> dict[str, Any]:
+    """The EXTRACTOR_KEYS of DRE_DEFAULTS updated by ``options``; other keys raise."""
+    opts = merge_options({k: DRE_DEFAULTS[k] for k in EXTRACTOR_KEYS}, options, where)
+    _check_extractor_keys(opts, where)
+    return opts
+
+
+def checked_dre_options(options: Mapping[str, Any] | None,
+                        where: str = "dre.options") -> dict[str, Any]:
+    opts = merge_options(DRE_DEFAULTS, options, where)
+    opts["fit"] = checked_fit_options(opts["fit"], f"{where}.fit")
+    _check_extractor_keys(opts, where)
+    for key in ("batch_size", "val_fakes_per_image"):
+        require_int(opts[key], f"{where}.{key}", 1)
+    require_number(opts["dr_dropout"], f"{where}.dr_dropout", 0, 1, high_open=True)
     _ints(opts["dr_hidden"], f"{where}.dr_hidden")
     return opts

@@ -22,21 +22,20 @@ from typing import Any
 
 import torch
 
-from cgankd.conventions import LabelScale
 from cgankd.device import pick_device, seed_everything
 from cgankd.dre.fit import balanced_batches, fake_sampler, fit_density_ratio, windowed
 from cgankd.errors import CgankdInputError
-from cgankd.dre.dre_file import FORMAT, build_extractor
+from cgankd.dre.dre_file import FORMAT
 from cgankd.dre.models import CLASS_DR_HIDDEN, REGRESSION_DR_HIDDEN, ClassLabelCode, DRMLP
-from cgankd.fake.heads import ExtractorObjective, ScoredOutput, features
+from cgankd.fake.heads import features
 from cgankd.fake.source import FakeSource
 from cgankd.h5io import atomic_path, read_split
 from cgankd.provenance import config_hash, volatile_provenance
 # The options live torch-free (plan-time checks); DRE_DEFAULTS stays importable from here.
 from cgankd.stage_options.dre import DRE_DEFAULTS, checked_dre_options  # noqa: F401
+from cgankd.stages._extractor import setup_extractor, train_extractor
 from cgankd.train.resume import Resume, key_parts, save_checkpoint
-from cgankd.train.tensorset import TensorSet, tensorset_from_split
-from cgankd.train.trainer import fit
+from cgankd.train.tensorset import TensorSet
 
 # DR epochs between checkpoints of the fit (each holds the DR MLP and its Adam state; plus
 # one every extractor_recipe.checkpoint_seconds)
@@ -49,20 +48,11 @@ def run(train: str | Path, val: str | Path, generator: str | Path, model: str | 
     opts = checked_dre_options(options)
     dev = pick_device(device)
     gen = seed_everything(seed)
-    train_split, val_split = read_split(train), read_split(val)
-    task = train_split.task
-    scale = LabelScale.from_attrs(train_split.attrs) if task == "regression" else None
-    train_set = tensorset_from_split(train_split, scale)
-    val_set = tensorset_from_split(val_split, scale)
-    c, res = int(train_split.images.shape[1]), int(train_split.images.shape[-1])
-    feat_shape = tuple(opts["feat_shape"] or (c, res, res))
-    num_classes = int(train_split.attrs["num_classes"]) if task == "classification" else None
-
-    extractor_kwargs = {"task": task, "in_channels": c, "resolution": res,
-                        "num_classes": num_classes, "feat_shape": list(feat_shape),
-                        "width": int(opts["extractor_width"])}
-    extractor = build_extractor(**{**extractor_kwargs, "feat_shape": feat_shape})
-    objective = ExtractorObjective(extractor, task, opts["ae_sparsity"], opts["ae_reg_weight"])
+    train_split = read_split(train)
+    setup = setup_extractor(train_split, read_split(val), opts)
+    task, scale, extractor = setup.task, setup.scale, setup.extractor
+    train_set, val_set = setup.train_set, setup.val_set
+    num_classes = setup.kwargs["num_classes"]
     stable = {"options": opts, "seed": seed, "data_hash": train_split.attrs.get("config_hash"),
               "source_hash": source_hash}
     model = Path(model)
@@ -75,21 +65,17 @@ def run(train: str | Path, val: str | Path, generator: str | Path, model: str | 
                        seconds=opts["extractor_recipe"].get("checkpoint_seconds"), device=dev)
     dr_checkpoint = dr_resume.load(dev)
     if dr_checkpoint is None:
-        result = fit(objective, ScoredOutput(extractor, task), train_set, val_set,
-                     opts["extractor_recipe"], task=task, label_scale=scale, device=dev,
-                     seed=seed, checkpoint_path=model.with_suffix(".resume.pt"),
-                     log_path=model.with_name("extractor_history.jsonl"),
-                     fingerprint=key_parts(stable, splits), desc="dre extractor",
-                     progress=progress, accel=accel,
-                     make_optimizer=extractor_optimizer(opts["extractor_optimizer"],
-                                                        opts["extractor_recipe"]))
-        trained = {"extractor_state": _strip(result.best_state),
-                   "extractor_val": result.best_val, "extractor_history": result.history}
+        trained = train_extractor(setup, opts, seed=seed, device=dev, accel=accel,
+                                  checkpoint_path=model.with_suffix(".resume.pt"),
+                                  log_path=model.with_name("extractor_history.jsonl"),
+                                  fingerprint=key_parts(stable, splits), desc="dre extractor",
+                                  progress=progress)
     else:
         trained = {k: dr_checkpoint[k]
                    for k in ("extractor_state", "extractor_val", "extractor_history")}
-    extractor.load_state_dict(trained["extractor_state"])
+        extractor.load_state_dict(trained["extractor_state"])
     extractor.to(dev).eval().requires_grad_(False)
+    extractor_kwargs = setup.kwargs
 
     source = FakeSource(generator, dev)
     psi, label_code, dr_kwargs, dr_curves = fit_ratio(
@@ -113,25 +99,6 @@ def run(train: str | Path, val: str | Path, generator: str | Path, model: str | 
                                    "dr": dr_curves}, indent=1))
     dr_resume.finish()
     return {"extractor_val": trained["extractor_val"], "dr_final": dr_curves[-1]}
-
-
-def extractor_optimizer(choice: Mapping[str, Any] | None, recipe: Mapping[str, Any]):
-    """The trainer's make_optimizer for the extractor (dre.options.extractor_optimizer,
-    checked): None keeps the recipe's SGD; adam: Adam with the recipe's lr and weight decay
-    and the option's betas (cGAN-KD v1's sparse autoencoder, train_sparseAE.py:42 at 75408cd)."""
-    if choice is None or choice["name"] == "sgd":
-        return None
-
-    def adam(params: list) -> torch.optim.Optimizer:
-        return torch.optim.Adam(params, lr=float(recipe["lr"]),
-                                betas=tuple(float(b) for b in choice["betas"]),
-                                weight_decay=float(recipe["weight_decay"]))
-    return adam
-
-
-def _strip(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """State of ScoredOutput(extractor) (the trainer's best-on-val copy) -> extractor keys."""
-    return {k.removeprefix("model."): v for k, v in state.items()}
 
 
 def fit_ratio(extractor: torch.nn.Module, source: FakeSource, train: TensorSet, val: TensorSet,
