@@ -110,11 +110,14 @@ GAN_CHECKPOINT = TorchKind(
 DRE = TorchKind(
     "dre", "density-ratio model", "cgankd.dre/1",
     ("task", "extractor", "extractor_kwargs", "dr", "dr_kwargs"))
+QUALITY_EXTRACTOR = TorchKind(  # train_quality_extractor: the fidelity metrics' feature space
+    "quality_extractor", "quality feature extractor", "cgankd.quality-extractor/1",
+    ("task", "extractor", "extractor_kwargs"))
 RESUME_CHECKPOINT = TorchKind(  # trainer, DRE extractor / fit and ILI checkpoints
     "resume_checkpoint", "resume checkpoint", None, (RESUME_KEY,))
 
 H5_KINDS = (SPLIT, POOL, FAKE_SET, GENERATED_SET)
-TORCH_KINDS = (MODEL, GENERATOR, GAN_CHECKPOINT, DRE, RESUME_CHECKPOINT)
+TORCH_KINDS = (MODEL, GENERATOR, GAN_CHECKPOINT, DRE, QUALITY_EXTRACTOR, RESUME_CHECKPOINT)
 
 
 def h5_kind_of(tag: Any, datasets: set[str], attrs: Mapping[str, Any]) -> H5Kind | None:

@@ -181,8 +181,37 @@ rule train_metric_net:
         "../workflow_scripts/train_metric_net.py"
 
 
+rule train_quality_extractor:
+    input:
+        train=data_outputs()["train"],
+        val=data_outputs()["val"],
+    output:
+        model=f"{RESULTS}/quality/extractor.pt",
+        history=f"{RESULTS}/quality/extractor_history.jsonl",
+    params:
+        options=config["quality"]["extractor"],
+        seed=config["quality"]["seed"],
+        device=config["device"],
+        accel=config["accel"],
+        source_hash=stage_source_hash("train_quality_extractor"),
+    log:
+        log_path("train_quality_extractor"),
+    benchmark:
+        benchmark_path("train_quality_extractor")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=1,
+    conda:
+        "../envs/cgankd.yaml"
+    script:
+        "../workflow_scripts/train_quality_extractor.py"
+
+
 rule fake_quality:
     input:
+        unpack(quality_extractor_input),  # quality.features: extractor
         metric_net=rules.train_metric_net.output.model,
         real=data_outputs()["test"],
         fakes=lambda w: fake_set_path(w.fakes),  # the first chain describes the set

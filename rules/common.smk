@@ -292,6 +292,13 @@ def made_rungs():
     return variants.made_rungs(config)
 
 
+def quality_extractor_input(wildcards):
+    """fake_quality's extractor file under quality.features: extractor; none otherwise."""
+    if config["quality"]["features"] != "extractor":
+        return {}
+    return {"extractor": f"{RESULTS}/quality/extractor.pt"}
+
+
 def quality_reports():
     return [f"{RESULTS}/quality/{rung}.json" for rung in quality_rungs()]
 
@@ -327,6 +334,8 @@ def upstream_benchmarks():
             stages += [f"filter_relabel_{r}/chain{chain}" for r in rungs]
         if config["quality"]["enabled"]:
             stages += ["train_metric_net", *[f"fake_quality_{r}" for r in quality_rungs()]]
+            if config["quality"]["features"] == "extractor":
+                stages.append("train_quality_extractor")
         if cas_metrics():
             stages += [f"train_cas/{r}/seed{s}" for r in quality_rungs()
                        for s in config["quality"]["cas_seeds"]]

@@ -28,6 +28,7 @@ from cgankd.stages.fit_dre import run as fit_dre
 from cgankd.stages.subsample import checked_subsample_options
 from cgankd.stages.subsample import run as subsample
 from cgankd.stages.train_cgan import train_cgan
+from cgankd.stages.train_quality_extractor import run as train_quality_extractor
 from cgankd.train.model_file import load_model
 from cgankd.train.resume import Resume
 from cgankd.train.trainer import predict
@@ -344,7 +345,7 @@ def test_subsample_on_the_test_labels_grid(trained):
 def test_every_file_the_stages_write_is_a_declared_kind(trained, pool, tmp_path):
     """cgankd.formats declares each kind these stages write: every .h5 / .pt file carries a
     kind's tag (or, a resume checkpoint, its key) and holds what the kind declares."""
-    task, folder, _ = trained
+    task, folder, paths = trained
     labels = np.arange(6) % K if task == "classification" else np.linspace(0, 90, 6)
     generate_to_h5(folder / "cgan" / "generator.pt", labels, tmp_path / "generated.h5",
                    device="cpu", progress=False)
@@ -352,6 +353,10 @@ def test_every_file_the_stages_write_is_a_declared_kind(trained, pool, tmp_path)
                    options={"mode": "none"})
     Resume(tmp_path / "loop.resume.pt", {"config": "x"}, desc="t", every=1,
            seconds=None).save({"step": 1}, [])
+    train_quality_extractor(paths["train"], paths["val"], tmp_path / "extractor.pt",
+                            tmp_path / "extractor.jsonl", seed=0, progress=False,
+                            options={"extractor_width": 4, "extractor_recipe": {
+                                "steps": 2, "batch_size": 16, "eval_every": 2}})
     seen = set()
     for path in sorted([*folder.rglob("*.h5"), *folder.rglob("*.pt"), *tmp_path.iterdir()]):
         if path.suffix == ".h5":

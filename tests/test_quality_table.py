@@ -72,6 +72,15 @@ def test_regression_rows_and_files_without_a_reference():
     assert "No reference" in old
 
 
+def test_the_notes_name_the_feature_space_measured_in():
+    assert "in the metric net's feature space" in quality_markdown(
+        {"relabelled": quality_json("regression")})
+    text = quality_markdown({"relabelled": {**quality_json("regression"),
+                                            "feature_space": "extractor"}})
+    assert "in the quality extractor's feature space" in text
+    assert "metric net's feature space" not in text
+
+
 def test_cas_summary_pairs_each_rung_with_the_real_only_students_of_its_seeds():
     results = [evaluated("cas", 0, 90.0, "filtered"), evaluated("cas", 1, 92.0, "filtered"),
                evaluated("cas", 0, 88.0, "unprocessed"),

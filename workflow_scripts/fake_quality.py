@@ -7,4 +7,5 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_job(sm.log[0], sm.threads):
     fake_quality.run(quality=sm.output.quality, metric_net=sm.input.metric_net,
                      real=sm.input.real, fakes=sm.input.fakes, reference=sm.input.reference,
-                     device=sm.params.device, **sm.params.options)
+                     extractor=sm.input.get("extractor"), device=sm.params.device,
+                     **sm.params.options)

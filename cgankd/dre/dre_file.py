@@ -1,5 +1,6 @@
 """The DRE file format (``dre/dre.pt``, ``cgankd.dre/1``): what ``fit_dre`` writes and
-``subsample`` reads.
+``subsample`` reads; and the quality stage's own extractor (``cgankd.quality-extractor/1``,
+the same extractor fields without the density-ratio net).
 
 The file holds the frozen feature extractor, the density-ratio net psi and, for
 classification, the label code, each as a state dict with the arguments that rebuild it, plus
@@ -13,7 +14,7 @@ from pathlib import Path
 import torch
 
 from cgankd.dre.models import ClassFeatureExtractor, ClassLabelCode, DRMLP, RegressionAutoencoder
-from cgankd.formats import DRE, check_fields
+from cgankd.formats import DRE, QUALITY_EXTRACTOR, check_fields
 from cgankd.train.resume import load_checkpoint
 
 FORMAT = DRE.tag  # declared in cgankd.formats
@@ -26,13 +27,25 @@ def build_extractor(task: str, in_channels: int, resolution: int, num_classes: i
     return RegressionAutoencoder(in_channels, resolution, feat_shape, width=width)
 
 
-def load_dre(path: str | Path, device: torch.device):
-    """(extractor, psi, label code or None, meta) from a fit_dre file, frozen, on ``device``."""
-    meta = check_fields(load_checkpoint(path, "cpu"), DRE, path)
+def stored_extractor(meta: dict, device: torch.device) -> torch.nn.Module:
+    """The extractor a file's ``extractor_kwargs`` and ``extractor`` state describe, frozen."""
     kwargs = dict(meta["extractor_kwargs"])
     kwargs["feat_shape"] = tuple(kwargs["feat_shape"])  # stored as a list (plain checkpoint)
     extractor = build_extractor(**kwargs)
     extractor.load_state_dict(meta["extractor"])
+    return extractor.to(device).eval().requires_grad_(False)
+
+
+def load_quality_extractor(path: str | Path, device: torch.device):
+    """(extractor, meta) from a train_quality_extractor file, frozen, on ``device``."""
+    meta = check_fields(load_checkpoint(path, "cpu"), QUALITY_EXTRACTOR, path)
+    return stored_extractor(meta, device), meta
+
+
+def load_dre(path: str | Path, device: torch.device):
+    """(extractor, psi, label code or None, meta) from a fit_dre file, frozen, on ``device``."""
+    meta = check_fields(load_checkpoint(path, "cpu"), DRE, path)
+    extractor = stored_extractor(meta, device)
     psi = DRMLP(**dict(meta["dr_kwargs"], hidden=tuple(meta["dr_kwargs"]["hidden"])))
     psi.load_state_dict(meta["dr"])
     code = None
@@ -40,5 +53,4 @@ def load_dre(path: str | Path, device: torch.device):
         code = ClassLabelCode(meta["num_classes"])
         code.load_state_dict(meta["label_code"])
         code = code.to(device).eval().requires_grad_(False)
-    return (extractor.to(device).eval().requires_grad_(False),
-            psi.to(device).eval().requires_grad_(False), code, meta)
+    return (extractor, psi.to(device).eval().requires_grad_(False), code, meta)

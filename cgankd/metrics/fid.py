@@ -7,6 +7,7 @@ feature space suits 8x8 digits as well as 64 px faces.
 """
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -76,34 +77,49 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
 
 
 @torch.no_grad()
+def _stream(rows_of: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], images: Any,
+            batch_size: int, device: torch.device | str) -> tuple[np.ndarray, ...]:
+    """``rows_of(float batch)``'s tensors, each flattened to (N, D) float32, over uint8
+    ``images`` read one batch at a time (so a set larger than memory can be measured)."""
+    n = len(images)
+    arrays = None
+    for start in range(0, n, batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+        parts = [t.reshape(len(batch), -1).float().cpu().numpy()
+                 for t in rows_of(to_float(batch.to(device)))]
+        if arrays is None:  # sizes are known after the first batch: fill preallocated arrays
+            arrays = [np.empty((n, p.shape[1]), np.float32) for p in parts]
+        for array, part in zip(arrays, parts):
+            array[start:start + len(batch)] = part
+    if arrays is None:
+        raise ValueError("embed: no images given")
+    return tuple(arrays)
+
+
 def embed_with_outputs(net: torch.nn.Module, images: Any, batch_size: int,
                        device: torch.device | str) -> tuple[np.ndarray, np.ndarray]:
     """(pooled embeddings (N, D) float32, head outputs (N, K) float32) of uint8 ``images``.
 
     ``images`` is anything sliceable along its first axis to uint8 (n, C, H, W) arrays: a numpy
-    array or an open h5py dataset. One batch at a time is read, moved and converted to float, so
-    a generated set larger than memory can be measured. The net runs in eval mode.
+    array or an open h5py dataset. The net runs in eval mode.
     """
-    n = len(images)
     was_training = net.training
     net.eval()
-    feats = outs = None
+
+    def rows_of(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, feats = net(x, return_features=True)
+        return feats[-1], out
     try:
-        for start in range(0, n, batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
-            out, batch_feats = net(to_float(batch.to(device)), return_features=True)
-            emb = batch_feats[-1].reshape(len(batch), -1).float().cpu().numpy()
-            out = out.reshape(len(batch), -1).float().cpu().numpy()
-            if feats is None:  # sizes are known after the first batch: fill preallocated arrays
-                feats = np.empty((n, emb.shape[1]), np.float32)
-                outs = np.empty((n, out.shape[1]), np.float32)
-            feats[start:start + len(batch)] = emb
-            outs[start:start + len(batch)] = out
+        return _stream(rows_of, images, batch_size, device)
     finally:
         net.train(was_training)
-    if feats is None:
-        raise ValueError("embed: no images given")
-    return feats, outs
+
+
+def embed_extractor(extractor: torch.nn.Module, images: Any, batch_size: int,
+                    device: torch.device | str) -> np.ndarray:
+    """The cDR-RS extractor's features h (N, C*H*W) float32 of uint8 ``images`` (a frozen
+    extractor in eval mode: ``cgankd.dre.dre_file`` loads them so)."""
+    return _stream(lambda x: (extractor(x)[1],), images, batch_size, device)[0]
 
 
 def embed(net: torch.nn.Module, images: Any, batch_size: int,

@@ -15,6 +15,10 @@ the validation split) the same numbers for real-vs-real go under ``reference``, 
 ``matched`` the fake set's numbers on subsets with the reference's per-group counts, since
 FID, recall and coverage depend on how many samples are compared.
 
+With an extractor file (``quality.features: extractor``, written by the
+train_quality_extractor stage) FID and the manifold scores use its features instead, and the
+metric net only judges the labels: a regression metric net's features narrow to the label.
+
 Reading the ratios: the metric net has fit its own training images, so in its feature space
 they sit apart from held-out real data. Measured on the digits default (1,078 test images,
 100 validation): the 200 training images in the fakes' place score a matched FID of 0.42
@@ -32,7 +36,8 @@ from cgankd.device import pick_device
 from cgankd.errors import CgankdInputError
 from cgankd.formats import SPLIT
 from cgankd.h5io import check_h5, open_h5, read_array
-from cgankd.metrics.fid import embed_with_outputs
+from cgankd.dre.dre_file import load_quality_extractor
+from cgankd.metrics.fid import embed_extractor, embed_with_outputs
 from cgankd.metrics.measure import (Embedded, Grouping, classification_grouping, measure_matched,
                                     measure_pair, regression_grouping)
 # The ``quality.options`` keys and their checks, defined once, torch-free (plan-time checks).
@@ -42,8 +47,10 @@ from cgankd.train.model_file import label_scale_of, load_model
 
 
 def _embed_file(net, meta: dict[str, Any], path: str | Path, batch_size: int,
-                device) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], tuple]:
-    """(features, outputs, labels, attrs, image shape (C, H, W)) of one HDF5 file, streamed."""
+                device, extractor=None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], tuple]:
+    """(features, outputs, labels, attrs, image shape (C, H, W)) of one HDF5 file, streamed;
+    the features are ``extractor``'s when one is given, else the metric net's."""
     with open_h5(path) as f:
         # fakes from elsewhere may carry no attributes: the task is checked when present
         attrs = check_h5(f, SPLIT, ("images", "labels"), attrs=())
@@ -59,6 +66,8 @@ def _embed_file(net, meta: dict[str, Any], path: str | Path, batch_size: int,
                                    f"{meta['task']} net")
         try:
             feats, outs = embed_with_outputs(net, images, batch_size, device)
+            if extractor is not None:
+                feats = embed_extractor(extractor, images, batch_size, device)
         except OSError as err:
             raise CgankdInputError(f"{path}: 'images' is unreadable (corrupt or truncated?): "
                                    f"{str(err).splitlines()[0]}") from None
@@ -103,18 +112,27 @@ def _as_embedded(raw: tuple, grouping: Grouping, path: str | Path) -> Embedded:
 
 
 def sample_quality(metric_model_path: str | Path, real_h5: str | Path, fake_h5: str | Path, *,
-                   reference_h5: str | Path | None = None, device: str = "auto",
+                   reference_h5: str | Path | None = None,
+                   extractor_path: str | Path | None = None, device: str = "auto",
                    **options: Any) -> dict[str, Any]:
     """Every quality number of ``fake_h5`` against ``real_h5`` (see the module docstring).
 
     ``options``: QUALITY_DEFAULTS overrides. ``reference_h5``: a second real split (the
     validation split) measured in the fakes' place, for the ``reference`` and ``matched``
-    sections; without it they are absent.
+    sections; without it they are absent. ``extractor_path``: a train_quality_extractor
+    file whose features FID and the manifold scores use in place of the metric net's (which
+    still judges the labels).
     """
     opts = checked_quality_options(options)
     dev = pick_device(device)
     net, meta = load_model(metric_model_path, dev)
-    raw = {name: _embed_file(net, meta, path, opts["batch_size"], dev)
+    extractor = None
+    if extractor_path is not None:
+        extractor, extractor_meta = load_quality_extractor(extractor_path, dev)
+        if extractor_meta["task"] != meta["task"]:
+            raise CgankdInputError(f"{extractor_path}: a {extractor_meta['task']} extractor "
+                                   f"but {metric_model_path} is a {meta['task']} metric net")
+    raw = {name: _embed_file(net, meta, path, opts["batch_size"], dev, extractor)
            for name, path in (("real", real_h5), ("fake", fake_h5), ("reference", reference_h5))
            if path is not None}
     paths = {"real": real_h5, "fake": fake_h5, "reference": reference_h5}
@@ -127,6 +145,9 @@ def sample_quality(metric_model_path: str | Path, real_h5: str | Path, fake_h5: 
     real = sets["real"]
     result = {
         "task": meta["task"], "metric_model": str(metric_model_path), "metric_net": meta["net"],
+        # where FID and the manifold scores were measured: the metric net's or an extractor's
+        "feature_space": "metric_net" if extractor is None else "extractor",
+        "extractor_model": None if extractor_path is None else str(extractor_path),
         "real_h5": str(real_h5), "fake_h5": str(fake_h5), "n_real": len(real),
         "feature_dim": int(real.feats.shape[1]), "min_per_class": opts["min_per_class"],
         "options": opts, **measure_pair(real, sets["fake"], grouping, opts),

@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cgankd.report.compute_flops import dre_flops, gan_flops, net_flops
+from cgankd.report.compute_flops import dre_flops, extractor_flops, gan_flops, net_flops
 from cgankd.report.compute_sizes import (BACKWARD_FACTOR, DEFAULT_ACCEPTANCE,
                                          DEFAULT_UTILISATION, H200_BF16_DENSE_TFLOPS, LABEL,
                                          Sizes, split_sizes)
+from cgankd.stage_options.dre import checked_extractor_options
 from cgankd.stage_options.fake import check_label_grid
 from cgankd.stage_options.ladder import REAL, RUNGS
 from cgankd.stage_options.recipe import checked_recipe
@@ -163,6 +164,13 @@ def estimate(config: Mapping[str, Any]) -> dict[str, Any]:
             metric = fwd(quality)
             tally.train("quality", training_run(quality.get("recipe"), n, sizes,
                                                 "quality.recipe"), metric)
+            if quality.get("features") == "extractor":  # FID's own feature space
+                x_opts = checked_extractor_options(quality.get("extractor"))
+                x_fwd = extractor_flops(x_opts, sizes)
+                tally.train("quality", training_run(x_opts["extractor_recipe"], n, sizes,
+                                                    "quality.extractor.extractor_recipe"),
+                            x_fwd)
+                metric += x_fwd  # every image goes through both
             for _ in quality_rungs(config):  # embed the rung's fakes and the real images
                 tally.add("quality", (fake["count"] + n + sizes.test) * metric)
             if quality["cas"] and first:  # the first net on each rung's fakes alone

@@ -75,23 +75,35 @@ def gan_flops(config: Mapping[str, Any], sizes: Sizes) -> tuple[int, int, dict[s
             forward_flops(D, _image(sizes), cond), opts)
 
 
+def _feat_shape(opts: Mapping[str, Any], sizes: Sizes) -> tuple[int, ...]:
+    return tuple(opts["feat_shape"] or (sizes.channels, sizes.resolution, sizes.resolution))
+
+
+def extractor_flops(opts: Mapping[str, Any], sizes: Sizes) -> int:
+    """Forward FLOPs per image of the cDR-RS extractor checked extractor options describe
+    (fit_dre's, or the quality stage's: cgankd/stages/_extractor.py builds the same net)."""
+    from cgankd.dre.dre_file import build_extractor
+
+    task = "classification" if sizes.classes else "regression"
+    with DEVICE:
+        extractor = build_extractor(task, sizes.channels, sizes.resolution, sizes.classes,
+                                    _feat_shape(opts, sizes), int(opts["extractor_width"]))
+    return forward_flops(extractor, _image(sizes))
+
+
 def dre_flops(config: Mapping[str, Any], sizes: Sizes) -> tuple[int, int, dict[str, Any]]:
     """(extractor, DR MLP) forward FLOPs per image and the DRE options (cgankd/stages/fit_dre.py
     builds the same nets)."""
-    from cgankd.dre.dre_file import build_extractor
     from cgankd.dre.models import CLASS_DR_HIDDEN, DRMLP, REGRESSION_DR_HIDDEN
 
     opts = checked_dre_options(config["dre"].get("options"))
-    task = "classification" if sizes.classes else "regression"
-    feat = tuple(opts["feat_shape"] or (sizes.channels, sizes.resolution, sizes.resolution))
+    feat = _feat_shape(opts, sizes)
     hidden = tuple(opts["dr_hidden"] or (CLASS_DR_HIDDEN if sizes.classes
                                          else REGRESSION_DR_HIDDEN))
     code = sizes.classes or 1  # one-hot class code; a regression label (NLI) is one number
     with DEVICE:
-        extractor = build_extractor(task, sizes.channels, sizes.resolution, sizes.classes,
-                                    feat, int(opts["extractor_width"]))
         psi = DRMLP(math.prod(feat), code, hidden)
-    return (forward_flops(extractor, _image(sizes)),
+    return (extractor_flops(opts, sizes),
             forward_flops(psi, _zeros(1, *feat), _zeros(1, code)), opts)
 
 

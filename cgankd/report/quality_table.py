@@ -143,8 +143,10 @@ def _notes(q: Mapping[str, Any], task: str) -> str:
     label = ("label agreement: all fakes; its ref is the metric net's accuracy on the "
              "validation split" if task == "classification" else
              "label score: all fakes; its ref is the metric net's MAE on the validation split")
-    return (f"Values beside a reference: {size} against the test split, in the metric net's "
-            f"feature space; ref: the validation split ({ref['n_fake']} real images) against "
+    space = ("the quality extractor's feature space (quality.features: extractor; the metric "
+             "net judges the labels)" if q.get("feature_space") == "extractor"
+             else "the metric net's feature space")
+    return (f"Values beside a reference: {size} against the test split, in {space}; ref: the validation split ({ref['n_fake']} real images) against "
             f"the test split; the ratio is value / ref (FID: lower is better; precision, "
             f"recall, coverage: up to 1, density about 1 for real data). {label}. CAS: the "
             f"net trained on each fake set alone, tested on the test split; real: the same "

@@ -14,7 +14,7 @@ from typing import Any
 from cgankd.config import config_problem
 from cgankd.errors import CgankdInputError
 from cgankd.stage_options.data import check_data
-from cgankd.stage_options.dre import checked_dre_options, fit_dre_options
+from cgankd.stage_options.dre import checked_dre_options, checked_extractor_options, fit_dre_options
 from cgankd.stage_options.fake import (check_pool_supplies, checked_filter_options,
                                        checked_select_rho, checked_subsample_options)
 from cgankd.stage_options.gan import check_gan_resolution, checked_gan_options
@@ -73,6 +73,7 @@ def _fakes(config: Mapping[str, Any], task: str | None, classes: int | None) -> 
         check_net_spec(quality, "quality")
         checked_recipe(quality["recipe"], "quality.recipe")
         checked_quality_options(quality["options"])
+        checked_extractor_options(quality["extractor"])
 
 
 def _filter_rho(config: Mapping[str, Any],

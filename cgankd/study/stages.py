@@ -89,6 +89,8 @@ STAGES = (
           ("convergence/*", *_job_files("train_convergence/*", "evaluate/convergence/*"))),
     Stage("metric_net", (*DATA, "quality", "device", "accel"),
           ("quality/metric_net*", *_job_files("train_metric_net"))),
+    Stage("quality_extractor", (*DATA, "quality", "device", "accel"),
+          ("quality/extractor*", *_job_files("train_quality_extractor"))),
 )
 
 # Recipes whose defaults live in code (cgankd/train/recipe.py), not in the schema.
