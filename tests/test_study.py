@@ -123,12 +123,13 @@ def _names(stages):
 def test_a_filter_change_shares_everything_upstream_and_the_real_students(schema):
     shared = _names(shared_stages(_config(), _config(filter={"options": {"rho": 0.5}}), schema))
     assert shared == ["data", "teacher", "cgan", "dre", "pools", "real_students", "convergence",
-                      "metric_net"]
+                      "metric_net", "quality_extractor"]
 
 
 def test_a_gan_change_shares_only_what_does_not_read_the_generator(schema):
     shared = _names(shared_stages(_config(), _config(gan={"options": {"iterations": 5}}), schema))
-    assert shared == ["data", "teacher", "real_students", "convergence", "metric_net"]
+    assert shared == ["data", "teacher", "real_students", "convergence", "metric_net",
+                      "quality_extractor"]
 
 
 def test_a_student_recipe_change_retrains_every_student(schema):
