@@ -300,7 +300,7 @@ def test_dre_fit_resumes_without_retraining_its_extractor(tmp_path, monkeypatch)
     with pytest.raises(Killed):
         run("cut")
     monkeypatch.undo()
-    monkeypatch.setattr(dre_stage, "fit", None)  # the extractor comes from the checkpoint
+    monkeypatch.setattr(dre_stage, "train_extractor", None)  # it comes from the checkpoint
     run("cut")
     assert not (tmp_path / "cut" / "dre.fit.resume.pt").exists()
     whole, cut = (load_checkpoint(tmp_path / name / "dre.pt") for name in ("whole", "cut"))
