@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 
 from cgankd.device import pick_device
+from cgankd.dre.dre_file import load_quality_extractor
 from cgankd.errors import CgankdInputError
 from cgankd.formats import SPLIT
 from cgankd.h5io import check_h5, open_h5, read_array
-from cgankd.dre.dre_file import load_quality_extractor
 from cgankd.metrics.fid import embed_extractor, embed_with_outputs
 from cgankd.metrics.measure import (Embedded, Grouping, classification_grouping, measure_matched,
                                     measure_pair, regression_grouping)
